@@ -1,0 +1,12 @@
+import { PGlite } from '@electric-sql/pglite';
+const t0 = performance.now();
+const db = await PGlite.create();
+console.log('start ms', performance.now() - t0);
+const r = await db.query('select version()');
+console.log(r.rows);
+const t1 = performance.now();
+const dump = await db.dumpDataDir('none');
+console.log('dump ms', performance.now() - t1, dump.size);
+const t2 = performance.now();
+const db2 = await PGlite.create({ loadDataDir: dump });
+console.log('restore ms', performance.now() - t2);
