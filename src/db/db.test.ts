@@ -1,0 +1,25 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestDatabase } from './testing.ts';
+
+test('database conventions are the same on PGlite and PostgreSQL', async () => {
+  const db = await createTestDatabase();
+  try {
+    await db.exec('CREATE TABLE conv (id int8 PRIMARY KEY, doc jsonb, tags text[], at timestamptz)');
+    await db.query('INSERT INTO conv VALUES ($1, $2::jsonb, $3::text[], $4)', [1, JSON.stringify({ a: [1, { b: 'x' }] }), ['a', 'b,c', 'd"e'], new Date('2026-01-02T03:04:05.678Z')]);
+    const { rows } = await db.query<{ id: number; doc: unknown; tags: string[]; at: Date }>('SELECT * FROM conv');
+    assert.equal(rows[0]!.id, 1);
+    assert.deepEqual(rows[0]!.doc, { a: [1, { b: 'x' }] });
+    assert.deepEqual(rows[0]!.tags, ['a', 'b,c', 'd"e']);
+    assert.equal(rows[0]!.at.toISOString(), '2026-01-02T03:04:05.678Z');
+    await assert.rejects(db.transaction(async (tx) => {
+      await tx.query('INSERT INTO conv (id) VALUES (2)');
+      throw new Error('boom');
+    }));
+    const n = await db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM conv');
+    assert.equal(n.rows[0]!.n, 1, 'a failed transaction changes nothing');
+    assert.equal(await db.ping(), true);
+  } finally {
+    await db.close();
+  }
+});
