@@ -1,0 +1,235 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { unauthorized, forbidden, badRequest, notFound, HttpError } from '../platform/errors.ts';
+import { readData, readPage, pageLinks, relationshipId } from '../server/jsonapi.ts';
+import type { Services } from '../server/services.ts';
+import type { AccessContext } from './context.ts';
+import { requirePermission } from './context.ts';
+import { MANAGED_ROLES, roleById, roleByName } from './roles.ts';
+import type { AccessService, AppClientRow, BuilderRow } from './service.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    access: AccessContext | null;
+  }
+}
+
+/** The request's AccessContext; 401 when the request carried no valid token. */
+export function getAccess(request: FastifyRequest): AccessContext {
+  if (!request.access) throw unauthorized();
+  return request.access;
+}
+
+const header = (request: FastifyRequest, name: string): string | undefined => {
+  const v = request.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+/** Public paths: everything else requires a bearer token. */
+function isPublic(url: string): boolean {
+  const path = url.split('?')[0]!;
+  return path === '/healthz' || path === '/readyz' || path === '/oauth/token' || path === '/fhir/metadata'
+    || path.startsWith('/.well-known/') || path === '/' || path === '/openapi.json';
+}
+
+const isoOf = (d: Date) => d.toISOString();
+
+function builderJson(b: BuilderRow) {
+  return { type: 'auth/builders', id: b.id, attributes: { name: b.name, createdAt: isoOf(b.created_at), updatedAt: isoOf(b.updated_at) } };
+}
+
+function clientJson(c: AppClientRow, secret?: string) {
+  return {
+    type: 'auth/app-clients',
+    id: c.id,
+    attributes: {
+      name: c.name,
+      type: c.client_type,
+      userType: c.user_type,
+      clientId: c.id,
+      ...(secret ? { clientSecret: secret } : {}),
+      active: c.active,
+      createdAt: isoOf(c.created_at),
+      updatedAt: isoOf(c.updated_at),
+    },
+    relationships: {
+      'auth/roles': { data: { type: 'auth/roles', id: c.role_id } },
+      'auth/builders': { data: c.builder_id ? { type: 'auth/builders', id: c.builder_id } : null },
+    },
+  };
+}
+
+function roleJson(r: (typeof MANAGED_ROLES)[number], at: string) {
+  return { type: 'auth/roles', id: r.id, attributes: { createdAt: at, description: r.description, isManaged: true, name: r.name, permissions: r.permissions, updatedAt: at } };
+}
+
+export async function registerAccess(app: FastifyInstance, services: Services, access: AccessService): Promise<void> {
+  app.decorateRequest('access', null);
+  app.addHook('onRequest', async (request) => {
+    if (isPublic(request.url)) {
+      // Metadata and health are public, but a token, when sent, is still read (e.g. for auditing).
+      return;
+    }
+    request.access = await access.authenticate(header(request, 'authorization'), header(request, 'zus-account'));
+  });
+
+  const ROLES_EPOCH = '2026-01-01T00:00:00.000Z';
+  const { config } = services;
+
+  app.get('/.well-known/jwks.json', async () => ({ keys: [{ ...access.keys.publicJwk, kid: access.keys.kid, alg: 'ES256' }] }));
+
+  // ---- OAuth token ------------------------------------------------------------------------------------
+  app.post('/oauth/token', async (request, reply) => {
+    const b = (request.body ?? {}) as Record<string, unknown>;
+    const str = (k: string) => (typeof b[k] === 'string' ? (b[k] as string) : undefined);
+    const grant = str('grant_type');
+    reply.header('cache-control', 'no-store');
+    if (grant !== 'client_credentials') {
+      return reply.status(400).send({ error: 'unsupported_grant_type', error_description: 'Only grant_type=client_credentials is supported for machine clients' });
+    }
+    // Basic auth (RFC 6749 §2.3.1) or body parameters.
+    let clientId = str('client_id');
+    let clientSecret = str('client_secret');
+    const basic = /^Basic\s+(\S+)$/i.exec(header(request, 'authorization') ?? '');
+    if (basic) {
+      const [id, secret] = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':');
+      clientId = id ? decodeURIComponent(id) : clientId;
+      clientSecret = secret ? decodeURIComponent(secret) : clientSecret;
+    }
+    if (!clientId || !clientSecret) return reply.status(400).send({ error: 'invalid_request', error_description: 'client_id and client_secret are required' });
+    try {
+      return await access.clientCredentialsToken(clientId, clientSecret, str('audience'));
+    } catch (err) {
+      if (err instanceof HttpError) {
+        for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+        const error = err.status === 401 ? 'invalid_client' : err.status === 429 ? 'too_many_requests' : err.message.split(':')[0]!.includes(' ') ? 'invalid_request' : err.message.split(':')[0]!;
+        return reply.status(err.status).send({ error, error_description: err.message });
+      }
+      throw err;
+    }
+  });
+
+  // ---- roles ------------------------------------------------------------------------------------------
+  app.get('/auth/roles', async (request) => {
+    getAccess(request);
+    const q = request.query as Record<string, string | undefined>;
+    const name = q['filter[name]'];
+    if (name !== undefined) {
+      const r = roleByName(name);
+      // The reference platform answers a name filter with the single role object.
+      if (!r) throw notFound(`No role named '${name}'`);
+      return { data: roleJson(r, ROLES_EPOCH) };
+    }
+    return { data: MANAGED_ROLES.map((r) => roleJson(r, ROLES_EPOCH)) };
+  });
+  app.get('/auth/roles/:id', async (request) => {
+    getAccess(request);
+    const r = roleById((request.params as { id: string }).id);
+    if (!r) throw notFound('Role not found');
+    return { data: roleJson(r, ROLES_EPOCH) };
+  });
+
+  // ---- builders ---------------------------------------------------------------------------------------
+  app.post('/auth/builders', async (request, reply) => {
+    const ctx = getAccess(request);
+    if (!ctx.principal.isPlatformAdmin) throw forbidden('Only the platform admin may create builders');
+    const { attributes } = readData(request.body, 'auth/builders');
+    if (typeof attributes.name !== 'string') throw badRequest('name is required', [{ code: 'required', message: 'name is required', path: '/data/attributes/name' }]);
+    const b = await access.createBuilder(attributes.name);
+    return reply.status(201).header('location', `/auth/builders/${b.id}`).send({ data: builderJson(b) });
+  });
+  app.get('/auth/builders', async (request) => {
+    const ctx = getAccess(request);
+    const q = request.query as Record<string, unknown>;
+    const { limit, offset } = readPage(q);
+    const { rows, total } = await access.listBuilders(ctx.principal.isPlatformAdmin ? 'all' : ctx.readBuilderIds, limit, offset);
+    return { data: rows.map(builderJson), meta: { total }, links: pageLinks(config.baseUrl, '/auth/builders', q, limit, offset, total) };
+  });
+  app.get('/auth/builders/:id', async (request) => {
+    const ctx = getAccess(request);
+    const id = (request.params as { id: string }).id;
+    if (!ctx.principal.isPlatformAdmin && !ctx.readBuilderIds.includes(id)) throw notFound('Builder not found');
+    const b = await access.getBuilder(id);
+    if (!b) throw notFound('Builder not found');
+    return { data: builderJson(b) };
+  });
+
+  // ---- app clients ------------------------------------------------------------------------------------
+  /** Which builder a management call targets: body relationship, then Zus-Account, then the caller's own. */
+  const targetBuilder = async (ctx: AccessContext, fromBody: string | undefined): Promise<string> => {
+    const wanted = fromBody ?? ctx.accountHeader ?? ctx.principal.builderId ?? undefined;
+    if (!wanted) throw badRequest('Name the builder in relationships.auth/builders or the Zus-Account header');
+    if (ctx.principal.isPlatformAdmin) {
+      if (!(await access.getBuilder(wanted))) throw notFound('Builder not found');
+      return wanted;
+    }
+    requirePermission(ctx, 'auth:app-clients:manage');
+    if (ctx.writeBuilderId !== wanted && !ctx.readBuilderIds.includes(wanted)) throw forbidden('No access to that builder');
+    return wanted;
+  };
+  const loadManagedClient = async (ctx: AccessContext, id: string): Promise<AppClientRow> => {
+    const c = await access.getClient(id);
+    if (!c || c.is_platform_admin || !c.builder_id) throw notFound('App client not found');
+    if (!ctx.principal.isPlatformAdmin) {
+      if (!ctx.readBuilderIds.includes(c.builder_id)) throw notFound('App client not found');
+      requirePermission(ctx, 'auth:app-clients:manage');
+    }
+    return c;
+  };
+
+  app.post('/auth/app-clients', async (request, reply) => {
+    const ctx = getAccess(request);
+    const { attributes, relationships } = readData(request.body, 'auth/app-clients');
+    const builderId = await targetBuilder(ctx, relationshipId(relationships, 'auth/builders'));
+    const roleId = relationshipId(relationships, 'auth/roles');
+    if (!roleId) throw badRequest('relationships.auth/roles is required', [{ code: 'required', message: 'A role is required', path: '/data/relationships/auth~1roles' }]);
+    const { client, secret } = await access.createClient({
+      builderId,
+      name: String(attributes.name ?? ''),
+      clientType: String(attributes.type ?? 'machine_to_machine'),
+      userType: typeof attributes.userType === 'string' ? attributes.userType : 'builder',
+      roleId,
+    });
+    return reply.status(201).header('location', `/auth/app-clients/${client.id}`).send({ data: clientJson(client, secret) });
+  });
+  app.get('/auth/app-clients', async (request) => {
+    const ctx = getAccess(request);
+    const q = request.query as Record<string, unknown>;
+    const { limit, offset } = readPage(q);
+    let builders: string[];
+    const filter = typeof q['filter[builderId]'] === 'string' ? (q['filter[builderId]'] as string) : undefined;
+    if (ctx.principal.isPlatformAdmin) builders = filter ? [filter] : (await access.listBuilders('all', 10_000, 0)).rows.map((b) => b.id);
+    else {
+      requirePermission(ctx, 'auth:app-clients:manage');
+      builders = filter ? (ctx.readBuilderIds.includes(filter) ? [filter] : []) : ctx.readBuilderIds;
+    }
+    const { rows, total } = await access.listClients(builders, limit, offset);
+    return { data: rows.map((c) => clientJson(c)), meta: { total }, links: pageLinks(config.baseUrl, '/auth/app-clients', q, limit, offset, total) };
+  });
+  app.get('/auth/app-clients/:id', async (request) => {
+    const ctx = getAccess(request);
+    return { data: clientJson(await loadManagedClient(ctx, (request.params as { id: string }).id)) };
+  });
+  app.patch('/auth/app-clients/:id', async (request) => {
+    const ctx = getAccess(request);
+    const c = await loadManagedClient(ctx, (request.params as { id: string }).id);
+    const { attributes, relationships } = readData(request.body, 'auth/app-clients');
+    const updated = await access.updateClient(c.id, {
+      name: typeof attributes.name === 'string' ? attributes.name : undefined,
+      roleId: relationshipId(relationships, 'auth/roles'),
+      active: typeof attributes.active === 'boolean' ? attributes.active : undefined,
+    });
+    return { data: clientJson(updated) };
+  });
+  app.delete('/auth/app-clients/:id', async (request, reply) => {
+    const ctx = getAccess(request);
+    const c = await loadManagedClient(ctx, (request.params as { id: string }).id);
+    await access.updateClient(c.id, { active: false });
+    return reply.status(204).send();
+  });
+  app.post('/auth/app-clients/:id/rotate-secret', async (request) => {
+    const ctx = getAccess(request);
+    const c = await loadManagedClient(ctx, (request.params as { id: string }).id);
+    const { client, secret } = await access.rotateSecret(c.id);
+    return { data: clientJson(client, secret) };
+  });
+}

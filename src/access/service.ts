@@ -1,0 +1,207 @@
+// Builders, app clients and request authentication. Secrets are random 256-bit values stored as SHA-256
+// hashes (a slow KDF adds nothing for secrets with that much entropy; passwords use argon2id).
+import { timingSafeEqual } from 'node:crypto';
+import type { Database, Queryable } from '../db/types.ts';
+import type { Clock } from '../platform/clock.ts';
+import { newId, newSecret } from '../platform/ids.ts';
+import { badRequest, conflict, forbidden, notFound, tooManyRequests, unauthorized, HttpError } from '../platform/errors.ts';
+import { hashSecret, type KeyRing } from './keys.ts';
+import { MANAGED_ROLES, roleById, roleByName } from './roles.ts';
+import { issueAccessToken, verifyAccessToken, type TokenSettings } from './tokens.ts';
+import type { AccessContext, Principal } from './context.ts';
+
+export interface BuilderRow {
+  id: string;
+  name: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface AppClientRow {
+  id: string;
+  builder_id: string | null;
+  name: string;
+  client_type: string;
+  user_type: string;
+  role_id: string;
+  secret_hash: string;
+  is_platform_admin: boolean;
+  active: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export const CLIENT_TYPES = ['machine_to_machine', 'native', 'regular_web_application', 'single_page_application'] as const;
+
+export interface AccessSettings extends TokenSettings {
+  tokenRateLimitPerHour: number;
+}
+
+export class AccessService {
+  constructor(
+    readonly db: Database,
+    readonly clock: Clock,
+    readonly keys: KeyRing,
+    readonly settings: AccessSettings,
+  ) {}
+
+  // ---- builders -------------------------------------------------------------------------------------
+  async createBuilder(name: string, q: Queryable = this.db): Promise<BuilderRow> {
+    const trimmed = name.trim();
+    if (!trimmed) throw badRequest('A builder needs a name', [{ code: 'required', message: 'name is required', path: '/data/attributes/name' }]);
+    if (trimmed.length > 200) throw badRequest('Builder name is too long (max 200 characters)');
+    const now = this.clock.now();
+    try {
+      const r = await q.query<BuilderRow>(
+        'INSERT INTO builders (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING *',
+        [newId(), trimmed, now],
+      );
+      return r.rows[0]!;
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') throw conflict(`A builder named '${trimmed}' already exists`);
+      throw err;
+    }
+  }
+
+  async getBuilder(id: string): Promise<BuilderRow | undefined> {
+    return (await this.db.query<BuilderRow>('SELECT * FROM builders WHERE id = $1', [id])).rows[0];
+  }
+
+  async listBuilders(ids: string[] | 'all', limit: number, offset: number): Promise<{ rows: BuilderRow[]; total: number }> {
+    const where = ids === 'all' ? '' : 'WHERE id = ANY($3::text[])';
+    const params: unknown[] = [limit, offset];
+    if (ids !== 'all') params.push(ids);
+    const rows = (await this.db.query<BuilderRow>(`SELECT * FROM builders ${where} ORDER BY created_at, id LIMIT $1 OFFSET $2`, params)).rows;
+    const totalParams = ids === 'all' ? [] : [ids];
+    const total = (await this.db.query<{ n: number }>(`SELECT count(*)::int8 AS n FROM builders ${ids === 'all' ? '' : 'WHERE id = ANY($1::text[])'}`, totalParams)).rows[0]!.n;
+    return { rows, total };
+  }
+
+  // ---- app clients ----------------------------------------------------------------------------------
+  async createClient(input: { builderId: string | null; name: string; clientType: string; userType?: string; roleId: string; isPlatformAdmin?: boolean; id?: string; secret?: string }, q: Queryable = this.db): Promise<{ client: AppClientRow; secret: string }> {
+    if (!roleById(input.roleId)) throw badRequest(`Unknown role '${input.roleId}'`, [{ code: 'value', message: `Unknown role '${input.roleId}'`, path: '/data/relationships/auth~1roles/data/id' }]);
+    if (!(CLIENT_TYPES as readonly string[]).includes(input.clientType)) {
+      throw badRequest(`type must be one of ${CLIENT_TYPES.join(', ')}`, [{ code: 'value', message: `type must be one of ${CLIENT_TYPES.join(', ')}`, path: '/data/attributes/type' }]);
+    }
+    if (!input.name?.trim()) throw badRequest('An app client needs a name', [{ code: 'required', message: 'name is required', path: '/data/attributes/name' }]);
+    const secret = input.secret ?? newSecret();
+    const now = this.clock.now();
+    try {
+      const r = await q.query<AppClientRow>(
+        `INSERT INTO app_clients (id, builder_id, name, client_type, user_type, role_id, secret_hash, is_platform_admin, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING *`,
+        [input.id ?? newId(), input.builderId, input.name.trim(), input.clientType, input.userType ?? 'builder', input.roleId, hashSecret(secret), input.isPlatformAdmin ?? false, now],
+      );
+      return { client: r.rows[0]!, secret };
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') throw conflict('An app client with that id already exists');
+      throw err;
+    }
+  }
+
+  async getClient(id: string): Promise<AppClientRow | undefined> {
+    return (await this.db.query<AppClientRow>('SELECT * FROM app_clients WHERE id = $1', [id])).rows[0];
+  }
+
+  async listClients(builderIds: string[], limit: number, offset: number): Promise<{ rows: AppClientRow[]; total: number }> {
+    const rows = (await this.db.query<AppClientRow>('SELECT * FROM app_clients WHERE builder_id = ANY($1::text[]) ORDER BY created_at, id LIMIT $2 OFFSET $3', [builderIds, limit, offset])).rows;
+    const total = (await this.db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM app_clients WHERE builder_id = ANY($1::text[])', [builderIds])).rows[0]!.n;
+    return { rows, total };
+  }
+
+  async updateClient(id: string, changes: { name?: string; roleId?: string; active?: boolean }): Promise<AppClientRow> {
+    if (changes.roleId !== undefined && !roleById(changes.roleId)) throw badRequest(`Unknown role '${changes.roleId}'`);
+    const r = await this.db.query<AppClientRow>(
+      `UPDATE app_clients SET name = COALESCE($2, name), role_id = COALESCE($3, role_id), active = COALESCE($4, active), updated_at = $5
+       WHERE id = $1 RETURNING *`,
+      [id, changes.name ?? null, changes.roleId ?? null, changes.active ?? null, this.clock.now()],
+    );
+    if (!r.rows[0]) throw notFound('App client not found');
+    return r.rows[0];
+  }
+
+  async rotateSecret(id: string): Promise<{ client: AppClientRow; secret: string }> {
+    const secret = newSecret();
+    const r = await this.db.query<AppClientRow>('UPDATE app_clients SET secret_hash = $2, updated_at = $3 WHERE id = $1 RETURNING *', [id, hashSecret(secret), this.clock.now()]);
+    if (!r.rows[0]) throw notFound('App client not found');
+    return { client: r.rows[0], secret };
+  }
+
+  // ---- tokens ---------------------------------------------------------------------------------------
+  /** OAuth client_credentials grant. Counts every attempt per client id toward the hourly limit. */
+  async clientCredentialsToken(clientId: string, clientSecret: string, audience: string | undefined): Promise<{ access_token: string; token_type: 'Bearer'; expires_in: number }> {
+    await this.enforceTokenRate(clientId);
+    const client = await this.getClient(clientId);
+    const ok = client !== undefined && client.active && safeEqualHex(client.secret_hash, hashSecret(clientSecret));
+    if (!client || !ok) throw new HttpError(401, 'login', 'Unknown client or wrong client secret');
+    if (client.client_type !== 'machine_to_machine') throw new HttpError(400, 'invalid', 'unauthorized_client: only machine_to_machine clients may use client_credentials');
+    const aud = audience ?? this.settings.audiences[0]!;
+    if (!this.settings.audiences.includes(aud)) throw new HttpError(400, 'invalid', `invalid_request: unknown audience '${aud}'`);
+    const role = roleById(client.role_id)!;
+    const builder = client.builder_id ? await this.getBuilder(client.builder_id) : undefined;
+    const token = await issueAccessToken(this.keys, this.clock, this.settings, {
+      kind: 'client',
+      id: client.id,
+      builderId: client.builder_id,
+      builderName: builder?.name ?? null,
+      roleName: role.name,
+      permissions: role.permissions,
+      isPlatformAdmin: client.is_platform_admin,
+      authenticatedBy: 'client_credentials',
+    }, aud);
+    return { access_token: token, token_type: 'Bearer', expires_in: this.settings.ttlSeconds };
+  }
+
+  private async enforceTokenRate(clientId: string): Promise<void> {
+    const limit = this.settings.tokenRateLimitPerHour;
+    const now = this.clock.nowMs();
+    const windowStart = new Date(now - 3600_000);
+    const r = await this.db.query<{ n: number; oldest: Date | null }>(
+      'SELECT count(*)::int8 AS n, min(requested_at) AS oldest FROM token_requests WHERE client_id = $1 AND requested_at > $2',
+      [clientId, windowStart],
+    );
+    const { n, oldest } = r.rows[0]!;
+    if (limit > 0 && n >= limit) {
+      const retryAfter = oldest ? (oldest.getTime() + 3600_000 - now) / 1000 : 3600;
+      throw tooManyRequests(`Too many token requests for this client (limit ${limit} per hour)`, retryAfter);
+    }
+    await this.db.query('INSERT INTO token_requests (client_id, requested_at) VALUES ($1, $2)', [clientId, new Date(now)]);
+    // Occasional pruning keeps the table small without a scheduler.
+    if (Math.random() < 0.01) await this.db.query('DELETE FROM token_requests WHERE requested_at < $1', [windowStart]);
+  }
+
+  /** Turns a bearer token and Zus-Account header into the request's AccessContext (401/403 otherwise). */
+  async authenticate(authorization: string | undefined, accountHeader: string | undefined): Promise<AccessContext> {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+    if (!m) throw unauthorized('A bearer token is required');
+    const verified = await verifyAccessToken(this.keys, this.clock, this.settings, m[1]!);
+    if (!verified) throw unauthorized('The bearer token is invalid or expired');
+    let principal: Principal;
+    if (verified.kind === 'client') {
+      // The database, not the token, is the source of truth for role and status: changes apply on the next request.
+      const client = await this.getClient(verified.id);
+      if (!client || !client.active) throw unauthorized('The client of this token is no longer active');
+      principal = { kind: 'client', id: client.id, builderId: client.builder_id, role: roleById(client.role_id) ?? roleByName('Permissionless')!, isPlatformAdmin: client.is_platform_admin };
+    } else {
+      throw unauthorized('User tokens are not supported yet');
+    }
+    const account = accountHeader?.trim() || null;
+    if (principal.isPlatformAdmin) {
+      return { principal, readBuilderIds: [], writeBuilderId: null, accountHeader: account };
+    }
+    const home = principal.builderId!;
+    if (account && account !== home) {
+      // Cross-builder grants come with the grants feature; without one, nothing is revealed about that builder.
+      throw forbidden('No access to the builder named in Zus-Account');
+    }
+    return { principal, readBuilderIds: [home], writeBuilderId: home, accountHeader: account };
+  }
+}
+
+function safeEqualHex(a: string, b: string): boolean {
+  const ba = Buffer.from(a, 'hex');
+  const bb = Buffer.from(b, 'hex');
+  return ba.length === bb.length && timingSafeEqual(ba, bb);
+}
+
+export { MANAGED_ROLES };

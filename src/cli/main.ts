@@ -1,0 +1,34 @@
+// `tessera <command>`: what operators do by hand.
+import { loadConfig } from '../platform/config.ts';
+import { serveCommand } from './serve.ts';
+import { migrateCommand } from './migrate.ts';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, { run: Command; help: string }> = {
+  serve: { run: serveCommand, help: 'serve [--demo]            run the API (and, by default, the workers) on PORT' },
+  migrate: { run: migrateCommand, help: 'migrate                   apply database migrations and exit' },
+};
+
+function usage(): string {
+  return ['usage: tessera <command> [options]', '', ...Object.values(commands).map((c) => `  ${c.help}`), '',
+    'Environment: DATABASE_URL (PostgreSQL; default embedded PGlite in DATA_DIR=./data), PORT (8080), LOG_LEVEL.'].join('\n');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    process.exitCode = name ? 0 : 1;
+    return;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    process.stderr.write(`tessera: unknown command '${name}'\n\n${usage()}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  loadConfig(); // fail fast on invalid configuration
+  const code = await cmd.run(rest);
+  if (code !== 0) process.exitCode = code;
+}

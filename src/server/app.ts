@@ -1,0 +1,44 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import formbody from '@fastify/formbody';
+import { registerAccess } from '../access/http.ts';
+import type { AccessService } from '../access/service.ts';
+import { notFound } from '../platform/errors.ts';
+import { sendError } from './errors.ts';
+import type { Services } from './services.ts';
+
+export interface Capabilities {
+  access: AccessService;
+  /** Route registrations of the other capabilities (FHIR, patient history, hooks, …), run in order. */
+  plugins: ((app: FastifyInstance) => Promise<void>)[];
+}
+
+const JSON_TYPES = ['application/fhir+json', 'application/json-patch+json', 'application/vnd.api+json'];
+
+export async function buildApp(services: Services, caps: Capabilities): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: services.logger as FastifyBaseLogger,
+    bodyLimit: services.config.bodyLimitBytes,
+    // Graceful shutdown: close() stops accepting, lets in-flight requests finish.
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
+    requestIdHeader: 'x-request-id',
+  }) as unknown as FastifyInstance;
+
+  // FHIR and JSON:API media types parse as JSON (with prototype-poisoning protection, like application/json).
+  const jsonParser = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, jsonParser);
+  await app.register(formbody, { bodyLimit: services.config.bodyLimitBytes });
+
+  app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
+  app.setNotFoundHandler((request, reply) => sendError(request, reply, notFound(`No route for ${request.method} ${request.url.split('?')[0]}`)));
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const ok = await services.db.ping();
+    return reply.status(ok ? 200 : 503).send({ status: ok ? 'ready' : 'database unreachable' });
+  });
+
+  await registerAccess(app, services, caps.access);
+  for (const plugin of caps.plugins) await plugin(app);
+  return app;
+}

@@ -1,0 +1,60 @@
+// Assembles the whole platform: config → database (migrated) → keys → capabilities → HTTP app.
+import type { FastifyInstance } from 'fastify';
+import { loadConfig, type Config } from '../platform/config.ts';
+import { systemClock, type Clock } from '../platform/clock.ts';
+import { createLogger, type Logger } from '../platform/logger.ts';
+import { openDatabase, migrate } from '../db/index.ts';
+import type { Database } from '../db/types.ts';
+import { AccessService } from '../access/service.ts';
+import { loadKeyRing } from '../access/keys.ts';
+import { bootstrap, type BootstrapResult } from '../access/bootstrap.ts';
+import { buildApp } from './app.ts';
+import type { Services } from './services.ts';
+import { capabilityPlugins } from './capabilities.ts';
+
+export interface Platform {
+  app: FastifyInstance;
+  services: Services;
+  access: AccessService;
+  bootstrap: BootstrapResult;
+  close(): Promise<void>;
+}
+
+export interface PlatformOptions {
+  config?: Partial<Config>;
+  db?: Database;
+  clock?: Clock;
+  logger?: Logger;
+  /** create the demo builder on an empty database (npm start) */
+  demo?: boolean;
+}
+
+export async function createPlatform(opts: PlatformOptions = {}): Promise<Platform> {
+  const config = loadConfig(opts.config);
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const clock = opts.clock ?? systemClock;
+  const db = opts.db ?? (await openDatabase(config));
+  const applied = await migrate(db);
+  if (applied.length) logger.info({ applied }, 'database migrated');
+  const keys = await loadKeyRing(db, config.masterKey);
+  const audiences = [config.baseUrl, ...(process.env.TESSERA_AUDIENCES ?? '').split(',').map((s) => s.trim()).filter(Boolean)];
+  const access = new AccessService(db, clock, keys, {
+    issuer: config.jwtIssuer,
+    audiences,
+    ttlSeconds: config.tokenTtlSeconds,
+    tokenRateLimitPerHour: config.tokenRateLimitPerHour,
+  });
+  const boot = await bootstrap(db, access, { adminClientId: config.adminClientId, adminClientSecret: config.adminClientSecret, demo: opts.demo ?? false });
+  const services: Services = { config, db, clock, logger };
+  const app = await buildApp(services, { access, plugins: await capabilityPlugins(services) });
+  return {
+    app,
+    services,
+    access,
+    bootstrap: boot,
+    async close() {
+      await app.close();
+      if (!opts.db) await db.close();
+    },
+  };
+}
