@@ -1,0 +1,154 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { validateResource, type ValidationIssue } from './index.ts';
+import { loadSyntheaBundles, syntheaAvailable, syntheaResources } from '../../../bench/fhir-validation/corpus.ts';
+
+function paths(issues: ValidationIssue[]): string[] {
+  return issues.map((i) => i.path);
+}
+
+/** Asserts exactly one error at `path`, whose message matches `message`. */
+function expectError(resource: unknown, path: string, message: RegExp): void {
+  const issues = validateResource(resource);
+  assert.equal(issues.length, 1, JSON.stringify(issues));
+  assert.equal(issues[0].severity, 'error');
+  assert.equal(issues[0].path, path, JSON.stringify(issues));
+  assert.match(issues[0].message, message);
+}
+
+const obs = { resourceType: 'Observation', status: 'final', code: { text: 'x' } };
+
+describe('validateResource: valid input', () => {
+  test('minimal and typical resources', () => {
+    assert.deepEqual(validateResource({ resourceType: 'Patient', id: 'a-1.B', active: true }), []);
+    assert.deepEqual(validateResource({ ...obs, valueQuantity: { value: 1.5, unit: 'mg', system: 'http://unitsofmeasure.org', code: 'mg' } }), []);
+    assert.deepEqual(validateResource({ resourceType: 'Binary', contentType: 'text/plain', data: 'aGVsbG8=' }), []);
+    assert.deepEqual(validateResource({ resourceType: 'Patient', birthDate: '2020-02-29', _birthDate: { extension: [{ url: 'http://x', valueDateTime: '2020-02-29T10:00:00+01:00' }] } }), []);
+    // null slots in primitive arrays are legal when `_given` carries the extension
+    assert.deepEqual(validateResource({ resourceType: 'Patient', name: [{ given: [null, 'b'], _given: [{ id: 'x' }, null] }] }), []);
+    assert.deepEqual(validateResource({ resourceType: 'Patient', _gender: { extension: [{ url: 'http://x', valueCode: 'y' }] } }), []);
+    assert.deepEqual(validateResource({ ...obs, valueString: 'a', _valueString: { id: 'q' } }), []);
+    assert.deepEqual(validateResource({ resourceType: 'Questionnaire', status: 'draft', item: [{ linkId: '1', type: 'group', item: [{ linkId: '1.1', type: 'string' }] }] }), []);
+    assert.deepEqual(validateResource({ resourceType: 'Parameters', parameter: [{ name: 'p', resource: { resourceType: 'Patient', active: true } }] }), []);
+    assert.deepEqual(validateResource({ resourceType: 'Patient', text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' } }), []);
+  });
+
+  test('every Synthea resource and bundle validates with zero issues', (t) => {
+    if (!syntheaAvailable()) { t.skip('corpus ../shared/corpora/synthea not found'); return; }
+    const bundles = loadSyntheaBundles();
+    for (const { file, bundle } of bundles) assert.deepEqual(validateResource(bundle), [], file);
+    for (const r of syntheaResources(bundles)) assert.deepEqual(validateResource(r), [], `${String(r.resourceType)}/${String(r.id)}`);
+  });
+});
+
+describe('validateResource: invalid input', () => {
+  test('not a resource', () => {
+    assert.equal(validateResource(null)[0].message, 'A resource must be a JSON object');
+    assert.equal(validateResource([])[0].message, 'A resource must be a JSON object');
+    assert.equal(validateResource({ id: 'x' })[0].path, 'resourceType');
+    expectError({ resourceType: 'Nope' }, 'resourceType', /Unknown resource type/);
+    expectError({ resourceType: 'HumanName', family: 'x' }, 'resourceType', /Unknown resource type/);
+  });
+
+  test('unknown elements', () => {
+    expectError({ resourceType: 'Patient', foo: 1 }, 'Patient.foo', /Unknown element 'foo'/);
+    expectError({ resourceType: 'Patient', name: [{ family: 'x', middle: 'y' }] }, 'Patient.name[0].middle', /Unknown element/);
+    expectError({ resourceType: 'Patient', _foo: { id: 'x' } }, 'Patient._foo', /Unknown element/);
+    // `_x` mirrors exist only for primitives
+    expectError({ resourceType: 'Patient', _name: [{ id: 'x' }] }, 'Patient._name', /Unknown element/);
+    expectError({ resourceType: 'Patient', _birthDate: { foo: 1 } }, 'Patient.birthDate.foo', /Unknown element/);
+    // choice variants that the element does not allow
+    expectError({ ...obs, valueUri: 'http://x' }, 'Observation.valueUri', /Unknown element/);
+    expectError({ resourceType: 'Patient', deceased: true }, 'Patient.deceased', /Unknown element/);
+  });
+
+  test('primitive types', () => {
+    expectError({ resourceType: 'Patient', active: 'true' }, 'Patient.active', /JSON boolean/);
+    expectError({ resourceType: 'Patient', name: [{ given: ['a', 1] }] }, 'Patient.name[0].given[1]', /JSON string/);
+    expectError({ resourceType: 'Patient', multipleBirthInteger: 1.5 }, 'Patient.multipleBirthInteger', /without fraction/);
+    expectError({ resourceType: 'Patient', multipleBirthInteger: 2147483648 }, 'Patient.multipleBirthInteger', /out of range/);
+    expectError({ ...obs, valueQuantity: { value: '1' } }, 'Observation.valueQuantity.value', /decimal/);
+    expectError({ resourceType: 'Patient', photo: [{ size: -1 }] }, 'Patient.photo[0].size', /unsignedInt value -1 out of range/i);
+    expectError({ resourceType: 'Binary', contentType: 'text/plain', data: 'abc' }, 'Binary.data', /base64Binary/);
+    expectError({ resourceType: 'Patient', gender: 'male ' }, 'Patient.gender', /invalid code/i);
+    expectError({ resourceType: 'Patient', implicitRules: 'has space' }, 'Patient.implicitRules', /uri/);
+    expectError({ resourceType: 'Patient', text: { status: 'generated', div: 'plain' } }, 'Patient.text.div', /xhtml/);
+  });
+
+  test('dates, dateTimes, instants, times', () => {
+    expectError({ resourceType: 'Patient', birthDate: '2020-02-30' }, 'Patient.birthDate', /Invalid date/);
+    expectError({ resourceType: 'Patient', birthDate: '2021-02-29' }, 'Patient.birthDate', /Invalid date/);
+    expectError({ resourceType: 'Patient', birthDate: '2020-13' }, 'Patient.birthDate', /Invalid date/);
+    expectError({ resourceType: 'Patient', birthDate: '2020-01-01T00:00:00Z' }, 'Patient.birthDate', /Invalid date/);
+    expectError({ resourceType: 'Patient', birthDate: '20' }, 'Patient.birthDate', /Invalid date/);
+    expectError({ resourceType: 'Patient', deceasedDateTime: '2020-01-01T10:00:00' }, 'Patient.deceasedDateTime', /dateTime/); // time needs a zone
+    expectError({ resourceType: 'Patient', deceasedDateTime: '2020-01-01T10:00Z' }, 'Patient.deceasedDateTime', /dateTime/); // seconds required
+    assert.deepEqual(validateResource({ resourceType: 'Patient', deceasedDateTime: '2020-01-01T10:00:00.123+14:00' }), []);
+    expectError({ resourceType: 'Patient', meta: { lastUpdated: '2020-01-01' } }, 'Patient.meta.lastUpdated', /instant/);
+    expectError({ resourceType: 'Appointment', status: 'booked', participant: [{ status: 'accepted', actor: { reference: 'Patient/1' } }], start: '2020-01-01T25:00:00Z' }, 'Appointment.start', /instant/);
+    expectError({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueTime: '24:00:00' }, 'Observation.valueTime', /time/);
+  });
+
+  test('cardinality and JSON shape', () => {
+    expectError({ resourceType: 'Patient', name: { family: 'x' } }, 'Patient.name', /must be a JSON array/);
+    expectError({ resourceType: 'Patient', gender: ['male'] }, 'Patient.gender', /single value/);
+    expectError({ resourceType: 'Patient', link: [{ type: 'seealso' }] }, 'Patient.link[0].other', /minimum required = 1/);
+    expectError({ resourceType: 'Observation', status: 'final' }, 'Observation.code', /minimum required = 1/);
+    expectError({ resourceType: 'Patient', extension: [{ valueString: 'x' }] }, 'Patient.extension[0].url', /minimum required/);
+  });
+
+  test('empty values are errors (ele-1)', () => {
+    expectError({ resourceType: 'Patient' }, 'Patient', /must not be empty/);
+    expectError({ resourceType: 'Patient', name: [] }, 'Patient.name', /Arrays must not be empty/);
+    expectError({ resourceType: 'Patient', name: [{}] }, 'Patient.name[0]', /Objects must not be empty/);
+    expectError({ resourceType: 'Patient', name: [{ family: '' }] }, 'Patient.name[0].family', /empty string/);
+    expectError({ resourceType: 'Patient', maritalStatus: {} }, 'Patient.maritalStatus', /must not be empty/);
+    expectError({ resourceType: 'Patient', name: [{ given: [null] }] }, 'Patient.name[0].given[0]', /null/);
+    expectError({ resourceType: 'Patient', gender: null }, 'Patient.gender', /null/);
+  });
+
+  test('choice types: one variant only', () => {
+    expectError({ resourceType: 'Patient', deceasedBoolean: true, deceasedDateTime: '2020' }, 'Patient.deceased[x]', /only one type/);
+    expectError({ ...obs, valueString: 'a', _valueBoolean: { id: 'x' } }, 'Observation.value[x]', /only one type/);
+    expectError({ resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/1' } }, 'MedicationRequest.medication[x]', /minimum required/);
+  });
+
+  test('required bindings', () => {
+    expectError({ resourceType: 'Patient', gender: 'boy' }, 'Patient.gender', /not in the required value set .*administrative-gender/);
+    expectError({ ...obs, status: 'done' }, 'Observation.status', /observation-status/);
+    expectError({ resourceType: 'Patient', contact: [{ gender: 'x' }] }, 'Patient.contact[0].gender', /administrative-gender/);
+    expectError({ resourceType: 'Patient', telecom: [{ system: 'pager2', value: '1' }] }, 'Patient.telecom[0].system', /contact-point-system/);
+    // extensible / preferred bindings accept any code
+    assert.deepEqual(validateResource({ resourceType: 'Patient', language: 'xx-YY' }), []);
+  });
+
+  test('ids', () => {
+    expectError({ resourceType: 'Patient', id: 'bad id!' }, 'Patient.id', /Invalid id/);
+    expectError({ resourceType: 'Patient', id: 'x'.repeat(65) }, 'Patient.id', /Invalid id/);
+    expectError({ resourceType: 'Patient', id: 'a_b' }, 'Patient.id', /Invalid id/);
+    assert.deepEqual(validateResource({ resourceType: 'Patient', id: 'x'.repeat(64) }), []);
+  });
+
+  test('nested resources: contained, Bundle entries, Parameters', () => {
+    expectError({ resourceType: 'Patient', contained: [{ resourceType: 'Organization', name: 7 }] }, 'Patient.contained[0].name', /JSON string/);
+    expectError({ resourceType: 'Patient', contained: [{ name: 'x' }] }, 'Patient.contained[0]', /resourceType is required/);
+    expectError({ resourceType: 'Patient', contained: [{ resourceType: 'Foo' }] }, 'Patient.contained[0].resourceType', /Unknown resource type/);
+    expectError({ resourceType: 'Patient', contained: [{ resourceType: 'Organization', name: 'x', contained: [{ resourceType: 'Patient', active: true }] }] }, 'Patient.contained[0].contained', /dom-2/);
+    expectError({ resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { resourceType: 'Patient', gender: 'x' } }] }, 'Bundle.entry[0].resource.gender', /required value set/);
+    expectError({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: { resourceType: 'Bundle', type: 'collection', entry: [{ resource: { resourceType: 'Patient', birthDate: 'x' } }] } }] }, 'Bundle.entry[0].resource.entry[0].resource.birthDate', /date/);
+    expectError({ resourceType: 'Parameters', parameter: [{ name: 'p', resource: { resourceType: 'Patient', foo: 1 } }] }, 'Parameters.parameter[0].resource.foo', /Unknown element/);
+    expectError({ resourceType: 'Bundle', type: 'searchset', entry: [{ resource: 'Patient/1' }] }, 'Bundle.entry[0].resource', /JSON object/);
+  });
+
+  test('extensions', () => {
+    expectError({ resourceType: 'Patient', extension: [{ url: 'http://x', valueString: 'a', extension: [{ url: 'y', valueCode: 'c' }] }] }, 'Patient.extension[0]', /ext-1/);
+    expectError({ resourceType: 'Patient', extension: [{ url: 'http://x', valueFoo: 'a' }] }, 'Patient.extension[0].valueFoo', /Unknown element/);
+    expectError({ resourceType: 'Patient', extension: [{ url: 'http://x', valueQuantity: { value: 'a' } }] }, 'Patient.extension[0].valueQuantity.value', /decimal/);
+    expectError({ resourceType: 'Patient', name: [{ given: ['a'], _given: [{ id: 'x' }, { id: 'y' }] }] }, 'Patient.name[0]._given', /same length/);
+  });
+
+  test('reports several problems at once', () => {
+    const issues = validateResource({ resourceType: 'Patient', foo: 1, gender: 'x', birthDate: 'y', name: [{ given: [''] }] });
+    assert.deepEqual(paths(issues).sort(), ['Patient.birthDate', 'Patient.foo', 'Patient.gender', 'Patient.name[0].given[0]']);
+  });
+});
