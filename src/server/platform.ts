@@ -45,7 +45,7 @@ export async function createPlatform(opts: PlatformOptions = {}): Promise<Platfo
     tokenRateLimitPerHour: config.tokenRateLimitPerHour,
   });
   const boot = await bootstrap(db, access, { adminClientId: config.adminClientId, adminClientSecret: config.adminClientSecret, demo: opts.demo ?? false });
-  const services: Services = { config, db, clock, logger };
+  const services: Services = { config, db, clock, logger, keys };
   const app = await buildApp(services, { access, plugins: await capabilityPlugins(services) });
   return {
     app,
