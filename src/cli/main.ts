@@ -2,11 +2,13 @@
 import { loadConfig } from '../platform/config.ts';
 import { serveCommand } from './serve.ts';
 import { migrateCommand } from './migrate.ts';
+import { workerCommand } from './worker.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; help: string }> = {
-  serve: { run: serveCommand, help: 'serve [--demo]            run the API (and, by default, the workers) on PORT' },
+  serve: { run: serveCommand, help: 'serve [--demo] [--no-workers]  run the API and the workers on PORT' },
+  worker: { run: workerCommand, help: 'worker                    run only the background workers (outbox, deliveries, jobs)' },
   migrate: { run: migrateCommand, help: 'migrate                   apply database migrations and exit' },
 };
 

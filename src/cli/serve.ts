@@ -1,11 +1,15 @@
 import { createPlatform } from '../server/platform.ts';
+import { startWorkers, stopWorkers } from '../server/workers.ts';
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const demo = argv.includes('--demo');
+  // Workers run in the API process unless disabled (then run `tessera worker` separately).
+  const withWorkers = !argv.includes('--no-workers') && process.env.TESSERA_WORKERS !== 'off';
   const platform = await createPlatform({ demo });
   const { config, logger } = platform.services;
   await platform.app.listen({ port: config.port, host: config.host });
   printBootstrap(platform.bootstrap, config.baseUrl);
+  const workers = withWorkers ? await startWorkers(platform.services) : [];
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -14,6 +18,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     const timer = setTimeout(() => process.exit(1), 30_000);
     timer.unref();
+    await platform.app.close();
+    await stopWorkers(workers);
     await platform.close();
     process.exit(0);
   };
