@@ -1,0 +1,372 @@
+// HL7 v2 data types → FHIR R4 data types (following the HL7 v2-to-FHIR IG data type maps where they
+// exist, simplified). Every function returns undefined rather than an invalid FHIR value.
+import type { Hl7Field } from './parser.ts';
+
+type Json = Record<string, unknown>;
+
+const V2 = 'http://terminology.hl7.org/CodeSystem/v2-';
+
+/** HL7 table 0396 coding system names (and common local spellings) → FHIR system URIs. */
+const CODE_SYSTEMS: Record<string, string> = {
+  LN: 'http://loinc.org', LOINC: 'http://loinc.org',
+  SCT: 'http://snomed.info/sct', SNM: 'http://snomed.info/sct', SNOMED: 'http://snomed.info/sct', SNOMEDCT: 'http://snomed.info/sct', 'SNOMED-CT': 'http://snomed.info/sct', SNM3: 'http://snomed.info/sct',
+  I9: 'http://hl7.org/fhir/sid/icd-9-cm', I9C: 'http://hl7.org/fhir/sid/icd-9-cm', I9CDX: 'http://hl7.org/fhir/sid/icd-9-cm', ICD9: 'http://hl7.org/fhir/sid/icd-9-cm', 'ICD-9': 'http://hl7.org/fhir/sid/icd-9-cm',
+  I10: 'http://hl7.org/fhir/sid/icd-10-cm', I10C: 'http://hl7.org/fhir/sid/icd-10-cm', ICD10: 'http://hl7.org/fhir/sid/icd-10-cm', ICD10CM: 'http://hl7.org/fhir/sid/icd-10-cm', 'ICD-10': 'http://hl7.org/fhir/sid/icd-10-cm', 'ICD-10-CM': 'http://hl7.org/fhir/sid/icd-10-cm',
+  I10P: 'http://www.cms.gov/Medicare/Coding/ICD10', ICD10PCS: 'http://www.cms.gov/Medicare/Coding/ICD10',
+  RXNORM: 'http://www.nlm.nih.gov/research/umls/rxnorm', RXN: 'http://www.nlm.nih.gov/research/umls/rxnorm',
+  NDC: 'http://hl7.org/fhir/sid/ndc', CVX: 'http://hl7.org/fhir/sid/cvx', MVX: 'http://hl7.org/fhir/sid/mvx',
+  C4: 'http://www.ama-assn.org/go/cpt', CPT: 'http://www.ama-assn.org/go/cpt', CPT4: 'http://www.ama-assn.org/go/cpt',
+  HCPCS: 'https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets', HCPC: 'https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets',
+  UCUM: 'http://unitsofmeasure.org', NUCC: 'http://nucc.org/provider-taxonomy', NPI: 'http://hl7.org/fhir/sid/us-npi',
+  CDCREC: 'urn:oid:2.16.840.1.113883.6.238', ISO3166_1: 'urn:iso:std:iso:3166', ISO639: 'urn:ietf:bcp:47',
+  UNII: 'http://fdasis.nlm.nih.gov', NCI: 'http://ncimeta.nci.nih.gov',
+};
+
+/** A coding system name (CWE-3) → FHIR system URI; HL7nnnn → v2 table; OIDs → urn:oid. */
+export function codeSystemUri(name: string | undefined, oid?: string): string | undefined {
+  if (oid !== undefined && isOid(oid)) return `urn:oid:${oid}`;
+  if (name === undefined) return undefined;
+  const known = CODE_SYSTEMS[name.toUpperCase()];
+  if (known !== undefined) return known;
+  if (name.length === 8 && (name.startsWith('HL7') || name.startsWith('hl7'))) {
+    const table = name.slice(3);
+    if (isDigits(table)) return `${V2}${table}`;
+  }
+  if (isOid(name)) return `urn:oid:${name}`;
+  if (name.startsWith('http://') || name.startsWith('https://') || name.startsWith('urn:')) return isUriSafe(name) ? name : undefined;
+  return undefined;
+}
+
+export function isDigits(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+export function isOid(s: string): boolean {
+  if (s.length < 3 || s.length > 200) return false;
+  const parts = s.split('.');
+  if (parts.length < 2) return false;
+  for (const p of parts) if (!isDigits(p) || (p.length > 1 && p[0] === '0')) return false;
+  return s[0] === '0' || s[0] === '1' || s[0] === '2';
+}
+
+function isUriSafe(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 32 || c === 127) return false;
+  }
+  return true;
+}
+
+/** FHIR `code` values: no leading/trailing whitespace, no double spaces. */
+export function cleanCode(s: string | undefined): string | undefined {
+  if (s === undefined) return undefined;
+  const t = s.trim().replace(/\s+/g, ' ');
+  return t === '' ? undefined : t;
+}
+
+export function clean(s: string | undefined): string | undefined {
+  if (s === undefined) return undefined;
+  const t = s.trim();
+  return t === '' ? undefined : t;
+}
+
+/** CE / CNE / CWE (and the code-only IS/ID) → CodeableConcept. */
+export function codeableConcept(f: Hl7Field | undefined, defaultSystem?: string): Json | undefined {
+  if (f === undefined) return undefined;
+  const codings: Json[] = [];
+  const push = (code: string | undefined, display: string | undefined, sysName: string | undefined, oid: string | undefined, fallback?: string): void => {
+    const c = cleanCode(code);
+    if (c === undefined) return;
+    const coding: Json = {};
+    const system = codeSystemUri(sysName, oid) ?? fallback;
+    if (system !== undefined) coding.system = system;
+    coding.code = c;
+    const d = clean(display);
+    if (d !== undefined) coding.display = d;
+    codings.push(coding);
+  };
+  push(f.get(1), f.get(2), f.get(3), f.get(14), f.get(3) === undefined ? defaultSystem : undefined);
+  push(f.get(4), f.get(5), f.get(6), f.get(17));
+  push(f.get(10), f.get(11), f.get(12), f.get(20));
+  const text = clean(f.get(9));
+  if (codings.length === 0 && text === undefined) {
+    const onlyText = clean(f.get(2)) ?? clean(f.get(5));
+    return onlyText === undefined ? undefined : { text: onlyText };
+  }
+  const cc: Json = {};
+  if (codings.length > 0) cc.coding = codings;
+  if (text !== undefined) cc.text = text;
+  return cc;
+}
+
+/** A bare code (ID/IS) from a v2 table → CodeableConcept with that table's system. */
+export function tableConcept(code: string | undefined, table: string, display?: string): Json | undefined {
+  const c = cleanCode(code);
+  if (c === undefined) return undefined;
+  const coding: Json = { system: `${V2}${table}`, code: c };
+  if (display !== undefined) coding.display = display;
+  return { coding: [coding] };
+}
+
+// ---------------------------------------------------------------- dates
+
+export interface Hl7Time {
+  /** FHIR date (YYYY, YYYY-MM or YYYY-MM-DD). */
+  date: string;
+  /** FHIR dateTime: with time only when a time zone is known (FHIR requires one with a time). */
+  dateTime: string;
+  /** FHIR instant when the value has seconds and a zone. */
+  instant?: string;
+}
+
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Reads the offset of a TS/DTM (e.g. "+0215"), formatted for FHIR ("+02:15"). */
+export function tzOf(ts: string | undefined): string | undefined {
+  if (ts === undefined) return undefined;
+  const k = Math.max(ts.indexOf('+'), ts.indexOf('-'));
+  if (k === -1) return undefined;
+  const z = ts.slice(k + 1);
+  if (z.length !== 4 || !isDigits(z)) return undefined;
+  const hh = Number(z.slice(0, 2));
+  const mm = Number(z.slice(2));
+  if (hh > 14 || mm > 59) return undefined;
+  return `${ts[k]}${z.slice(0, 2)}:${z.slice(2)}`;
+}
+
+/**
+ * TS / DTM / DT → FHIR date and dateTime. Without a zone in the value, `defaultTz` (the sender's
+ * zone, taken from MSH-7) is used; without either, only the date part is kept.
+ */
+export function parseTs(value: string | undefined, defaultTz?: string): Hl7Time | undefined {
+  if (value === undefined) return undefined;
+  let v = value.trim();
+  let tz: string | undefined;
+  const k = Math.max(v.indexOf('+'), v.indexOf('-'));
+  if (k !== -1) {
+    tz = tzOf(v);
+    if (tz === undefined) return undefined;
+    v = v.slice(0, k);
+  }
+  let frac = '';
+  const dot = v.indexOf('.');
+  if (dot !== -1) {
+    frac = v.slice(dot + 1);
+    v = v.slice(0, dot);
+    if (!isDigits(frac) || frac.length > 4) return undefined;
+  }
+  if (!isDigits(v) || v.length < 4 || v.length > 14 || v.length % 2 !== 0) return undefined;
+  const year = v.slice(0, 4);
+  if (year === '0000') return undefined;
+  let date = year;
+  if (v.length >= 6) {
+    const m = Number(v.slice(4, 6));
+    if (m < 1 || m > 12) return undefined;
+    date += `-${v.slice(4, 6)}`;
+    if (v.length >= 8) {
+      const d = Number(v.slice(6, 8));
+      if (d < 1 || d > DAYS_IN_MONTH[m - 1]!) return undefined;
+      if (m === 2 && d === 29) {
+        const y = Number(year);
+        if (!(y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0))) return undefined;
+      }
+      date += `-${v.slice(6, 8)}`;
+    }
+  }
+  if (v.length <= 8) return { date, dateTime: date };
+  const hh = Number(v.slice(8, 10));
+  const mi = v.length >= 12 ? Number(v.slice(10, 12)) : 0;
+  const ss = v.length >= 14 ? Number(v.slice(12, 14)) : 0;
+  if (hh > 23 || mi > 59 || ss > 60) return { date, dateTime: date };
+  const zone = tz ?? defaultTz;
+  if (zone === undefined) return { date, dateTime: date };
+  const p = (n: number): string => String(n).padStart(2, '0');
+  const time = `${p(hh)}:${p(mi)}:${p(ss === 60 ? 59 : ss)}${frac !== '' ? `.${frac}` : ''}`;
+  const dateTime = `${date}T${time}${zone}`;
+  const full = date.length === 10 ? dateTime : undefined;
+  return full === undefined ? { date, dateTime: date } : { date, dateTime, instant: v.length >= 14 ? dateTime : undefined };
+}
+
+// ---------------------------------------------------------------- people, places, contacts
+
+const NAME_USE: Record<string, string> = { L: 'official', D: 'usual', M: 'maiden', N: 'nickname', A: 'anonymous', S: 'anonymous', T: 'temp', B: 'official', C: 'old', R: 'official' };
+
+/** XPN (or the name part of XCN, from `offset`: 1 for XPN, 2 for XCN) → HumanName. */
+export function humanName(f: Hl7Field | undefined, offset = 1): Json | undefined {
+  if (f === undefined) return undefined;
+  const o = offset - 1;
+  const family = clean(f.get(1 + o, 1));
+  const given = [clean(f.get(2 + o)), ...splitGiven(f.get(3 + o))].filter((x): x is string => x !== undefined);
+  const suffix = [clean(f.get(4 + o)), clean(f.get(6 + o))].filter((x): x is string => x !== undefined);
+  const prefix = clean(f.get(5 + o));
+  const use = NAME_USE[f.get(offset === 1 ? 7 : 10) ?? ''];
+  const name: Json = {};
+  if (use !== undefined) name.use = use;
+  if (family !== undefined) name.family = family;
+  if (given.length > 0) name.given = given;
+  if (prefix !== undefined) name.prefix = [prefix];
+  if (suffix.length > 0) name.suffix = suffix;
+  if (family === undefined && given.length === 0) return undefined;
+  return name;
+}
+
+function splitGiven(middle: string | undefined): (string | undefined)[] {
+  const m = clean(middle);
+  return m === undefined ? [] : m.split(' ').filter((x) => x !== '');
+}
+
+const ADDRESS_USE: Record<string, { use?: string; type?: string }> = {
+  H: { use: 'home' }, B: { use: 'work' }, O: { use: 'work' }, C: { use: 'temp' }, M: { type: 'postal' },
+  BA: { use: 'old' }, BDL: { use: 'home' }, BR: { use: 'home' }, P: { use: 'home' }, V: { use: 'temp' }, SH: { type: 'postal' },
+};
+
+/** XAD → Address. */
+export function address(f: Hl7Field | undefined): Json | undefined {
+  if (f === undefined) return undefined;
+  const line = [clean(f.get(1, 1)), clean(f.get(2))].filter((x): x is string => x !== undefined);
+  const a: Json = {};
+  const use = ADDRESS_USE[f.get(7) ?? ''];
+  if (use?.use !== undefined) a.use = use.use;
+  if (use?.type !== undefined) a.type = use.type;
+  if (line.length > 0) a.line = line;
+  const city = clean(f.get(3));
+  const state = clean(f.get(4));
+  const postal = clean(f.get(5));
+  const country = clean(f.get(6));
+  const district = clean(f.get(9));
+  if (city !== undefined) a.city = city;
+  if (district !== undefined) a.district = district;
+  if (state !== undefined) a.state = state;
+  if (postal !== undefined) a.postalCode = postal;
+  if (country !== undefined) a.country = country;
+  return Object.keys(a).some((k) => k !== 'use' && k !== 'type') ? a : undefined;
+}
+
+const TELECOM_USE: Record<string, string> = { PRN: 'home', ORN: 'home', WPN: 'work', VHN: 'temp', ASN: 'temp', EMR: 'home', PRS: 'mobile' };
+
+/** XTN → ContactPoint; `defaultUse` for fields whose meaning implies it (PID-13 home, PID-14 work). */
+export function contactPoint(f: Hl7Field | undefined, defaultUse?: string): Json | undefined {
+  if (f === undefined) return undefined;
+  const useCode = f.get(2);
+  const equip = (f.get(3) ?? '').toUpperCase();
+  const email = clean(f.get(4));
+  let system = 'phone';
+  if (equip === 'INTERNET' || equip === 'X.400' || useCode === 'NET') system = 'email';
+  else if (equip === 'FX') system = 'fax';
+  else if (equip === 'BP' || useCode === 'BPN') system = 'pager';
+  let value: string | undefined;
+  if (system === 'email') value = email ?? clean(f.get(1));
+  else {
+    value = clean(f.get(12)) ?? clean(f.get(1));
+    if (value === undefined) {
+      const parts = [f.get(5) !== undefined ? `+${f.get(5)}` : undefined, f.get(6) !== undefined ? `(${f.get(6)})` : undefined, f.get(7)].filter((x) => x !== undefined);
+      if (f.get(7) !== undefined) value = parts.join(' ');
+      const ext = clean(f.get(8));
+      if (value !== undefined && ext !== undefined) value += ` ext. ${ext}`;
+    }
+    if (value === undefined && email !== undefined) {
+      system = 'email';
+      value = email;
+    }
+  }
+  if (value === undefined) return undefined;
+  const cp: Json = { system, value };
+  const use = equip === 'CP' ? 'mobile' : TELECOM_USE[useCode ?? ''] ?? defaultUse;
+  if (use !== undefined) cp.use = use;
+  return cp;
+}
+
+// ---------------------------------------------------------------- identifiers
+
+export const US_SSN = 'http://hl7.org/fhir/sid/us-ssn';
+export const US_NPI = 'http://hl7.org/fhir/sid/us-npi';
+
+/** Turns a namespace id (an assigning authority's local name) into a URI usable as Identifier.system. */
+export function namespaceUri(ns: string): string {
+  return `urn:id:${encodeURIComponent(ns.trim())}`;
+}
+
+/** HD (namespace^universal id^type) or the same spread over subcomponents → system URI. */
+export function hdSystem(namespace: string | undefined, universalId: string | undefined, type?: string): string | undefined {
+  const uid = clean(universalId);
+  if (uid !== undefined) {
+    if (isOid(uid)) return `urn:oid:${uid}`;
+    if ((type === 'URI' || uid.includes(':')) && isUriSafe(uid)) return uid;
+    if (type === 'UUID') return `urn:uuid:${uid}`;
+  }
+  const ns = clean(namespace);
+  if (ns === undefined) return undefined;
+  if (ns.toUpperCase() === 'NPI') return US_NPI;
+  if (ns.toUpperCase() === 'USSSA' || ns.toUpperCase() === 'SSA') return US_SSN;
+  return namespaceUri(ns);
+}
+
+/** CX → Identifier (assigning authority in component 4 as subcomponents, type in component 5). */
+export function identifierFromCx(f: Hl7Field | undefined, typeOverride?: string): Json | undefined {
+  if (f === undefined) return undefined;
+  const value = clean(f.get(1));
+  if (value === undefined) return undefined;
+  const id: Json = {};
+  const typeCode = typeOverride ?? f.get(5);
+  const aa = f.subcomponents(4);
+  let system = hdSystem(aa[0], aa[1], aa[2]);
+  if (typeCode === 'SS') system = US_SSN;
+  if (typeCode === 'NPI') system = US_NPI;
+  if (typeCode !== undefined) {
+    const tc = cleanCode(typeCode);
+    if (tc !== undefined) id.type = { coding: [{ system: `${V2}0203`, code: tc }] };
+  }
+  if (system !== undefined) id.system = system;
+  id.value = value;
+  const assigner = clean(aa[0]);
+  if (assigner !== undefined) id.assigner = { display: assigner };
+  return id;
+}
+
+/** XCN → identifier + name of a practitioner; undefined when it carries neither. */
+export function practitionerParts(f: Hl7Field | undefined): { identifier?: Json; name?: Json; key: string } | undefined {
+  if (f === undefined || f.isEmpty()) return undefined;
+  const idValue = clean(f.get(1));
+  const name = humanName(f, 2);
+  if (idValue === undefined && name === undefined) return undefined;
+  let identifier: Json | undefined;
+  if (idValue !== undefined) {
+    const aa = f.subcomponents(9);
+    const typeCode = f.get(13);
+    let system = hdSystem(aa[0], aa[1], aa[2]);
+    if (typeCode === 'NPI') system = US_NPI;
+    identifier = { value: idValue };
+    if (system !== undefined) identifier.system = system;
+    const tc = cleanCode(typeCode);
+    if (tc !== undefined) identifier.type = { coding: [{ system: `${V2}0203`, code: tc }] };
+  }
+  const key = idValue !== undefined ? `id|${identifier?.system ?? ''}|${idValue}` : `name|${JSON.stringify(name)}`;
+  const out: { identifier?: Json; name?: Json; key: string } = { key };
+  if (identifier !== undefined) out.identifier = identifier;
+  if (name !== undefined) out.name = name;
+  return out;
+}
+
+export function num(s: string | undefined): number | undefined {
+  const t = clean(s);
+  if (t === undefined) return undefined;
+  // Decimal as FHIR allows it: optional sign, digits, optional fraction; no exponent, no NaN.
+  let i = 0;
+  if (t[0] === '-' || t[0] === '+') i = 1;
+  let digits = 0;
+  let dot = false;
+  for (; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c >= 48 && c <= 57) digits++;
+    else if (c === 46 && !dot) dot = true;
+    else return undefined;
+  }
+  if (digits === 0 || digits > 18) return undefined;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : undefined;
+}

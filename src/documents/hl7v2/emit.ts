@@ -1,0 +1,128 @@
+// Collects the resources a converter builds, gives them deterministic ids, validates each one and
+// assembles the ConversionResult (invalid resources dropped and counted, never thrown).
+// Shared by the HL7 v2 and NCPDP converters.
+import { deterministicUuid } from '../../platform/ids.ts';
+import { validateResource } from '../../fhir/validation/index.ts';
+import type { ConversionResult, FhirResource, OutcomeIssue } from '../types.ts';
+
+export interface EmitOptions {
+  /** Namespace mixed into every id so different sources never collide (default 'tessera'). */
+  idNamespace?: string;
+  /** Validate every resource (default true). */
+  validate?: boolean;
+}
+
+export class ResourceCollector {
+  private readonly byKey = new Map<string, FhirResource>();
+  private readonly order: FhirResource[] = [];
+  readonly issues: OutcomeIssue[] = [];
+  private readonly ns: string;
+  private readonly validate: boolean;
+
+  constructor(options: EmitOptions = {}) {
+    this.ns = options.idNamespace ?? 'tessera';
+    this.validate = options.validate ?? true;
+  }
+
+  /** Deterministic FHIR id (UUID form, 36 chars) for a resource type and a natural key. */
+  id(type: string, key: string): string {
+    return deterministicUuid(this.ns, `${type}|${key}`);
+  }
+
+  /** Reference string for a resource of this type and key (whether or not it is added). */
+  ref(type: string, key: string): string {
+    return `${type}/${this.id(type, key)}`;
+  }
+
+  has(type: string, key: string): boolean {
+    return this.byKey.has(`${type}/${this.id(type, key)}`);
+  }
+
+  /**
+   * Adds a resource under a natural key and returns its reference. A second resource with the same key
+   * is merged into the first (fields the first lacks are taken from the second), so a practitioner or
+   * location named twice in one message becomes one resource.
+   */
+  add(key: string, resource: FhirResource): string {
+    const id = this.id(resource.resourceType, key);
+    const ref = `${resource.resourceType}/${id}`;
+    const existing = this.byKey.get(ref);
+    const clean = stripUndefined(resource);
+    if (existing !== undefined) {
+      for (const [k, v] of Object.entries(clean)) if (existing[k] === undefined || (Array.isArray(existing[k]) && (existing[k] as unknown[]).length === 0)) existing[k] = v;
+      return ref;
+    }
+    const { resourceType, ...rest } = clean;
+    const withId: FhirResource = { resourceType, id, ...rest };
+    this.byKey.set(ref, withId);
+    this.order.push(withId);
+    return ref;
+  }
+
+  get(ref: string): FhirResource | undefined {
+    return this.byKey.get(ref);
+  }
+
+  warn(diagnostics: string, code = 'processing', expression?: string): void {
+    const issue: OutcomeIssue = { severity: 'warning', code, diagnostics };
+    if (expression !== undefined) issue.expression = [expression];
+    this.issues.push(issue);
+  }
+
+  info(diagnostics: string): void {
+    this.issues.push({ severity: 'information', code: 'informational', diagnostics });
+  }
+
+  /** Validates everything and builds the result. */
+  result(): ConversionResult {
+    const entry: ConversionResult['bundle']['entry'] = [];
+    const resourcesByType: Record<string, number> = {};
+    const droppedByType: Record<string, number> = {};
+    let dropped = 0;
+    const issues = [...this.issues];
+    for (const built of this.order) {
+      // Converters fill some members after adding (diagnoses, results, notes): compact again.
+      const r = stripUndefined(built);
+      const problems = this.validate ? validateResource(r).filter((p) => p.severity === 'error') : [];
+      if (problems.length > 0) {
+        dropped++;
+        droppedByType[r.resourceType] = (droppedByType[r.resourceType] ?? 0) + 1;
+        const first = problems.slice(0, 3).map((p) => `${p.path}: ${p.message}`).join('; ');
+        issues.push({ severity: 'error', code: 'invalid', diagnostics: `${r.resourceType}/${r.id} dropped: ${first}`, expression: problems.slice(0, 3).map((p) => p.path) });
+        continue;
+      }
+      resourcesByType[r.resourceType] = (resourcesByType[r.resourceType] ?? 0) + 1;
+      entry.push({ fullUrl: `urn:uuid:${r.id}`, resource: r });
+    }
+    if (dropped > 0) issues.push({ severity: 'warning', code: 'incomplete', diagnostics: `${dropped} resource(s) dropped as invalid` });
+    return {
+      bundle: { resourceType: 'Bundle', type: 'collection', entry },
+      outcome: { resourceType: 'OperationOutcome', issue: issues.length > 0 ? issues : [{ severity: 'information', code: 'informational', diagnostics: 'converted' }] },
+      stats: { resourcesByType, dropped, droppedByType },
+      ok: true,
+    };
+  }
+}
+
+/** Removes undefined members, empty arrays and empty objects, recursively (FHIR forbids empty elements). */
+export function stripUndefined<T extends Record<string, unknown>>(o: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    const c = compact(v);
+    if (c !== undefined) out[k] = c;
+  }
+  return out as T;
+}
+
+function compact(v: unknown): unknown {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (Array.isArray(v)) {
+    const arr = v.map(compact).filter((x) => x !== undefined);
+    return arr.length === 0 ? undefined : arr;
+  }
+  if (typeof v === 'object') {
+    const obj = stripUndefined(v as Record<string, unknown>);
+    return Object.keys(obj).length === 0 ? undefined : obj;
+  }
+  return v;
+}
