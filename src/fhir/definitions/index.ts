@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  buildCompactModel, definitionsPackageVersion, MODEL_SCHEMA, UPID_SYSTEM,
-  type CompactElement, type CompactModel, type CompactType, type SearchParamDef, type SearchParamType,
+  buildCompactModel, definitionsPackageVersion, MODEL_SCHEMA,
+  type CompactElement, type CompactModel, type CompactType, type SearchParamDef,
 } from './build.ts';
 
 export { UPID_SYSTEM, splitUnion } from './build.ts';
