@@ -21,6 +21,8 @@ export interface CompactElement {
   tp?: string[];
   /** Value set URL (without version) of a required binding. */
   vs?: string;
+  /** Defined by contentReference (its single type is the referenced backbone path). */
+  cr?: true;
 }
 
 export interface CompactType {
@@ -133,6 +135,7 @@ function buildTypes(sds: Json[], types: Record<string, CompactType>): void {
       if (choice) el.c = true;
       if (e.contentReference) {
         el.t = [String(e.contentReference).replace(/^.*#/, '')];
+        el.cr = true;
       } else {
         const codes = (e.type ?? []).map(typeCode) as string[];
         if ((codes[0] === 'BackboneElement' || codes[0] === 'Element') && hasChildren(path)) {
@@ -213,6 +216,13 @@ function rootOf(part: string): string {
   return m ? m[1] : '';
 }
 
+/** Shared parameters describe every type in one text ("* [Observation](observation.html): …"); keep this type's line. */
+function describeFor(rt: string, description: string): string {
+  if (!description.startsWith('Multiple Resources')) return description;
+  const line = description.split(/\r?\n/).find((l) => l.startsWith(`* [${rt}](`));
+  return line ? line.replace(/^\* \[[^\]]+\]\([^)]*\):\s*/, '').trim() : description;
+}
+
 function buildSearchParams(spResources: Json[], resourceTypes: string[], model: CompactModel): void {
   const noDomain = new Set(['Bundle', 'Binary', 'Parameters']);
   const out: Record<string, SearchParamDef[]> = {};
@@ -220,7 +230,7 @@ function buildSearchParams(spResources: Json[], resourceTypes: string[], model: 
   const add = (rt: string, sp: Json, expression: string) => {
     const list = out[rt];
     if (!list || list.some((p) => p.code === sp.code)) return;
-    const def: SearchParamDef = { code: sp.code, type: sp.type, expression, url: sp.url, description: sp.description ?? '' };
+    const def: SearchParamDef = { code: sp.code, type: sp.type, expression, url: sp.url, description: describeFor(rt, sp.description ?? '') };
     if (sp.target?.length) def.target = [...sp.target];
     list.push(def);
   };

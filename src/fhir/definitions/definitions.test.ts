@@ -41,6 +41,8 @@ describe('fhir definitions', () => {
     assert.equal(getTypeDef('Patient.contact')!.kind, 'backbone');
     assert.equal(getElement('Patient.link', 'other')!.min, 1);
     assert.deepEqual(getElement('Observation.component', 'referenceRange')!.types, ['Observation.referenceRange']);
+    assert.equal(getElement('Questionnaire.item', 'item')!.contentReference, 'Questionnaire.item');
+    assert.equal(getElement('Patient', 'name')!.contentReference, undefined);
     assert.deepEqual(getElement('Patient', 'id')!.types, ['id']);
     assert.deepEqual(getElement('Extension', 'url')!.types, ['uri']);
     assert.ok(getElement('Observation', 'subject')!.targetTypes.includes('Patient'));
@@ -57,6 +59,8 @@ describe('fhir definitions', () => {
     assert.equal(patient.type, 'reference');
     assert.equal(patient.expression, 'Observation.subject.where(resolve() is Patient)');
     assert.deepEqual(patient.target, ['Patient']);
+    assert.equal(patient.description, 'The subject that the observation is about (if patient)');
+    assert.equal(patient.url, 'http://hl7.org/fhir/SearchParameter/clinical-patient');
     const code = getSearchParam('Observation', 'code')!;
     assert.equal(code.type, 'token');
     assert.equal(code.expression, 'Observation.code');

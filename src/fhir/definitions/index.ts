@@ -29,6 +29,8 @@ export interface ElementDef {
   choice: boolean;
   /** Allowed target resource types of Reference/canonical elements (empty = any). */
   targetTypes: string[];
+  /** For elements defined by contentReference ("#Questionnaire.item"): the referenced element path. */
+  contentReference?: string;
   /** Required binding: value set URL, and its codes when the package enumerates them. */
   requiredBinding?: { valueSet: string; codes?: ReadonlySet<string> };
 }
@@ -113,6 +115,7 @@ function toTypeDef(name: string, t: CompactType, valueSets: Map<string, Readonly
       choice: e.c === true,
       targetTypes: e.tp ?? [],
     };
+    if (e.cr) el.contentReference = e.t[0];
     if (e.vs) el.requiredBinding = { valueSet: e.vs, codes: valueSets.get(e.vs) };
     elements.set(e.n, el);
   }

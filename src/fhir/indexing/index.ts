@@ -229,6 +229,12 @@ function referenceEntries(param: string, n: FhirNode, out: IndexEntry[]): void {
     return;
   }
   if (typeof v !== 'object' || v === null) return;
+  const rt = (v as Obj).resourceType, id = (v as Obj).id;
+  if (typeof rt === 'string' && typeof id === 'string') {
+    // An inline resource (Bundle composition/message: `Bundle.entry[0].resource`) indexes as a reference to it.
+    out.push({ kind: 'reference', param, targetType: rt, targetId: id, reference: `${rt}/${id}` });
+    return;
+  }
   const ref = str((v as Obj).reference);
   if (!ref) return; // identifier-only / display-only references are not indexed
   const m = LOCAL_REF_RE.exec(ref);

@@ -142,6 +142,11 @@ describe('extractIndexEntries', () => {
     assert.deepEqual(entries({ ...obs, subject: { reference: 'Group/1' } }, 'patient'), []);
   });
 
+  test('reference to an inline resource (Bundle.composition)', () => {
+    const b = { resourceType: 'Bundle', type: 'document', entry: [{ resource: { resourceType: 'Composition', id: 'c1', status: 'final', type: { text: 't' }, date: '2020', author: [{ display: 'a' }], title: 't' } }] };
+    assert.deepEqual(entries(b, 'composition'), [{ kind: 'reference', param: 'composition', targetType: 'Composition', targetId: 'c1', reference: 'Composition/c1' }]);
+  });
+
   test('number, quantity, uri', () => {
     const ra = { resourceType: 'RiskAssessment', status: 'final', subject: { reference: 'Patient/1' }, prediction: [{ probabilityDecimal: 0.25 }] };
     assert.deepEqual(entries(ra, 'probability'), [{ kind: 'number', param: 'probability', value: 0.25 }]);
