@@ -1,0 +1,105 @@
+// Per-document conversion state: deterministic ids, the resources built so far (merged when the
+// same entry appears twice), the narrative index for originalText references, and issues.
+import { createHash } from 'node:crypto';
+import type { FhirResource, OutcomeIssue } from '../types.ts';
+import { type XmlElement, textContent } from '../xml/index.ts';
+
+/** UUID-shaped (v5-style, SHA-1 based) id: valid FHIR id, stable for the same inputs. */
+export function deterministicId(...parts: string[]): string {
+  const h = createHash('sha1').update(parts.join('\u001f')).digest('hex');
+  const variant = ((parseInt(h[16], 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+// Arrays whose items are merged by value when the same resource is met twice.
+const UNION_KEYS = new Set(['identifier', 'name', 'telecom', 'address', 'category', 'performer', 'participant', 'reasonCode', 'note', 'hasMember', 'result', 'member', 'extension', 'reaction']);
+
+// Choice elements: a merged resource keeps the variant it already has (value[x], effective[x] …).
+const CHOICE_PREFIXES = ['value', 'effective', 'onset', 'abatement', 'occurrence', 'performed', 'medication', 'deceased', 'timing', 'asNeeded', 'born', 'multipleBirth', 'serviced', 'reported'];
+
+function choicePrefix(key: string): string | undefined {
+  for (const p of CHOICE_PREFIXES) if (key.length > p.length && key.startsWith(p) && key.charCodeAt(p.length) <= 90) return p;
+  return undefined;
+}
+
+/** What an entry is about; two entries sharing an id but not this are different facts, not duplicates. */
+function identity(r: FhirResource): string {
+  return JSON.stringify(r.code ?? r.vaccineCode ?? r.medicationReference ?? r.type ?? r.description ?? r.relationship ?? null);
+}
+
+function mergeInto(target: FhirResource, extra: FhirResource): void {
+  for (const [k, v] of Object.entries(extra)) {
+    const cur = target[k];
+    const prefix = choicePrefix(k);
+    if (prefix !== undefined && cur === undefined && Object.keys(target).some((t) => t !== k && choicePrefix(t) === prefix)) continue;
+    if (cur === undefined) target[k] = v;
+    else if (Array.isArray(cur) && Array.isArray(v) && UNION_KEYS.has(k)) {
+      const seen = new Set(cur.map((x) => JSON.stringify(x)));
+      for (const item of v) {
+        const key = JSON.stringify(item);
+        if (!seen.has(key)) {
+          seen.add(key);
+          cur.push(item);
+        }
+      }
+    }
+  }
+}
+
+export class ConversionContext {
+  readonly resources = new Map<string, FhirResource>();
+  readonly issues: OutcomeIssue[] = [];
+  patientRef = '';
+  private narrative: Map<string, string> | undefined;
+
+  constructor(
+    private readonly namespace: string,
+    private readonly documentKey: string,
+    private readonly narrativeRoots: () => XmlElement[],
+  ) {}
+
+  id(type: string, key: string): string {
+    return deterministicId(this.namespace, this.documentKey, type, key);
+  }
+
+  /** Adds a resource (its id already set) or merges it into the one with the same id; returns `Type/id`. */
+  add(resource: FhirResource): string {
+    let ref = `${resource.resourceType}/${resource.id}`;
+    let existing = this.resources.get(ref);
+    if (existing !== undefined && identity(existing) !== identity(resource)) {
+      // Same id, different content (senders reuse ids): keep both, with a derived stable id.
+      resource.id = deterministicId(resource.id ?? '', identity(resource));
+      ref = `${resource.resourceType}/${resource.id}`;
+      existing = this.resources.get(ref);
+    }
+    if (existing === undefined) this.resources.set(ref, resource);
+    else mergeInto(existing, resource);
+    return ref;
+  }
+
+  has(ref: string): boolean {
+    return this.resources.has(ref);
+  }
+
+  warn(code: string, diagnostics: string, expression?: string): void {
+    if (this.issues.length >= 500) return; // bounded: a hostile document must not grow the outcome without limit
+    const issue: OutcomeIssue = { severity: 'warning', code, diagnostics };
+    if (expression !== undefined) issue.expression = [expression];
+    this.issues.push(issue);
+  }
+
+  /** Text of the narrative element with this ID attribute. */
+  readonly lookup = (id: string): string | undefined => {
+    if (this.narrative === undefined) {
+      const map = new Map<string, string>();
+      const walk = (el: XmlElement): void => {
+        const eid = el.attrs.ID ?? el.attrs.id;
+        if (eid !== undefined && !map.has(eid)) map.set(eid, textContent(el));
+        for (const c of el.children) if (c.type === 'element') walk(c);
+      };
+      for (const r of this.narrativeRoots()) walk(r);
+      this.narrative = map;
+    }
+    return this.narrative.get(id);
+  };
+}
