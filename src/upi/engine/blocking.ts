@@ -1,0 +1,105 @@
+// Blocking: only records sharing at least one blocking key are compared. Keys are plain strings
+// ("dob:19710624") so a database can store them in an indexed column and fetch candidates with
+// `WHERE key = ANY($keys)`; the in-memory index and the bulk linker use the same keys.
+import type { NormalizedPerson } from './normalize.ts';
+import type { ComparisonField } from './model.ts';
+
+export interface BlockingRule {
+  name: string;
+  /** Comparison fields the key is built from (EM does not estimate their m from this rule's pairs). */
+  fields: ComparisonField[];
+  key(r: NormalizedPerson): string;
+}
+
+function both(a: string, b: string): string {
+  return a !== '' && b !== '' ? `${a}|${b}` : '';
+}
+
+export const DEFAULT_BLOCKING_RULES: readonly BlockingRule[] = [
+  { name: 'dob', fields: ['birthDate'], key: (r) => r.birthDate },
+  // Surname sound + birth year: survives typos in the name and in day/month.
+  { name: 'fam-yr', fields: ['family', 'birthDate'], key: (r) => both(r.familyPhonetic, r.birthDate.slice(0, 4)) },
+  // Both name sounds, order-free: survives a wrong birth date and given/family swaps.
+  { name: 'names', fields: ['given', 'family'], key: (r) => (r.givenPhonetic !== '' && r.familyPhonetic !== '' ? [r.givenPhonetic, r.familyPhonetic].sort().join('|') : '') },
+  // First-name sound + day and month: survives a wrong year and a changed surname.
+  { name: 'giv-md', fields: ['given', 'birthDate'], key: (r) => both(r.givenPhonetic, r.birthDate.slice(4)) },
+  { name: 'phone', fields: ['phone'], key: (r) => r.phone },
+  { name: 'email', fields: ['email'], key: (r) => r.email },
+  { name: 'ssn', fields: ['ssn'], key: (r) => r.ssn },
+  { name: 'mrn', fields: ['mrn'], key: (r) => both(r.mrnSystem || '-', r.mrn !== '' ? r.mrn : '') },
+  { name: 'addr', fields: ['street', 'locality'], key: (r) => (r.houseNumber !== '' && r.street !== '' ? `${r.houseNumber} ${r.street}|${r.zip5 || r.city}` : '') },
+  { name: 'zip-gi', fields: ['locality', 'given'], key: (r) => both(r.zip5, r.given.slice(0, 1)) },
+];
+
+/** Blocking keys of a record, prefixed with the rule name ("dob:19710624"). */
+export function blockingKeys(r: NormalizedPerson, rules: readonly BlockingRule[] = DEFAULT_BLOCKING_RULES): string[] {
+  const keys: string[] = [];
+  for (const rule of rules) {
+    const k = rule.key(r);
+    if (k !== '') keys.push(`${rule.name}:${k}`);
+  }
+  return keys;
+}
+
+function groupByKey(keys: readonly string[]): Map<string, number[]> {
+  const blocks = new Map<string, number[]>();
+  keys.forEach((k, i) => {
+    if (k === '') return;
+    const list = blocks.get(k);
+    if (list) list.push(i);
+    else blocks.set(k, [i]);
+  });
+  return blocks;
+}
+
+/** Pairs sharing one rule's key (blocks above maxBlockSize skipped); `visit` returns false to stop. */
+export function forEachBlockedPair(
+  records: readonly NormalizedPerson[],
+  rule: BlockingRule,
+  maxBlockSize: number,
+  visit: (i: number, j: number) => boolean,
+): void {
+  for (const members of groupByKey(records.map((r) => rule.key(r))).values()) {
+    if (members.length < 2 || members.length > maxBlockSize) continue;
+    for (let x = 0; x < members.length; x++) {
+      for (let y = x + 1; y < members.length; y++) if (!visit(members[x]!, members[y]!)) return;
+    }
+  }
+}
+
+/** Candidate pairs over all rules, each pair once (for the first rule whose keys agree). */
+export function forEachCandidatePair(
+  records: readonly NormalizedPerson[],
+  rules: readonly BlockingRule[],
+  maxBlockSize: number,
+  visit: (i: number, j: number) => void,
+): { skippedBlocks: number } {
+  const keysByRule = rules.map((rule) => records.map((r) => rule.key(r)));
+  let skippedBlocks = 0;
+  rules.forEach((_, ruleIndex) => {
+    for (const members of groupByKey(keysByRule[ruleIndex]!).values()) {
+      if (members.length < 2) continue;
+      if (members.length > maxBlockSize) {
+        skippedBlocks++;
+        continue;
+      }
+      for (let x = 0; x < members.length; x++) {
+        const i = members[x]!;
+        for (let y = x + 1; y < members.length; y++) {
+          const j = members[y]!;
+          let seen = false;
+          for (let earlier = 0; earlier < ruleIndex; earlier++) {
+            const ki = keysByRule[earlier]![i]!;
+            if (ki !== '' && ki === keysByRule[earlier]![j]) {
+              seen = true;
+              break;
+            }
+          }
+          if (!seen) visit(i, j);
+        }
+      }
+    }
+  });
+  return { skippedBlocks };
+}
+

@@ -1,0 +1,314 @@
+// Fellegi–Sunter comparison of two normalised person records: each field comparator returns a
+// level; the model turns levels into log2(m/u) weights; the sum is the score. A few rules
+// (twins, newborn birth order, different SSN, household members) forbid linking whatever the score.
+import { doubleMetaphone } from 'double-metaphone';
+import { areNicknames } from './nicknames.ts';
+import type { NormalizedPerson } from './normalize.ts';
+import { editDistance, jaroWinkler } from './strings.ts';
+import { COMPARISON_FIELDS, COMPARISON_LEVELS, TF_LEVELS } from './model.ts';
+import type { CompiledModel, ComparisonField } from './model.ts';
+
+export type MatchOutcome = 'match' | 'possible' | 'no-match';
+
+export interface FieldComparison {
+  field: ComparisonField;
+  /** Level name, or 'missing' when either side has no (usable) value. */
+  level: string;
+  /** log2 Bayes factor contributed to the score (0 when missing). */
+  weight: number;
+}
+
+export interface ComparisonResult {
+  score: number;
+  outcome: MatchOutcome;
+  /** Posterior match probability under the model's prior (for display). */
+  probability: number;
+  /** True when a hard rule forbids linking these two records (see reasons). */
+  cannotLink: boolean;
+  reasons: string[];
+  fieldComparisons: FieldComparison[];
+}
+
+/** Relative frequency (0..1) of a normalised value in the population, for term-frequency adjustment. */
+export interface TermFrequencySource {
+  frequency(field: 'given' | 'family' | 'city', value: string): number;
+}
+
+const MISSING = -1;
+// Level indexes, named for readability in the rules below.
+const G = indexOf('given');
+const F = indexOf('family');
+const D = indexOf('birthDate');
+function indexOf<K extends ComparisonField>(field: K): Record<(typeof COMPARISON_LEVELS)[K][number], number> {
+  const out = {} as Record<string, number>;
+  COMPARISON_LEVELS[field].forEach((l, i) => (out[l] = i));
+  return out as Record<(typeof COMPARISON_LEVELS)[K][number], number>;
+}
+
+function givenLevel(a: string, b: string, aTokens: string[], bTokens: string[]): number {
+  if (a === '' || b === '') return MISSING;
+  if (a === b) return G.exact;
+  if (areNicknames(a, b)) return G.nickname;
+  // A first name recorded as the other's middle name ("J Robert" / "Robert").
+  if (aTokens.includes(b) || bTokens.includes(a)) return G.nickname;
+  if (a.length === 1 || b.length === 1) return a[0] === b[0] ? G.initial : G.disagree;
+  const jw = jaroWinkler(a, b);
+  if (jw >= 0.92 || (Math.min(a.length, b.length) >= 4 && editDistance(a, b, 1) <= 1)) return G.fuzzy;
+  if (sameSound(a, b)) return G.phonetic;
+  if (jw >= 0.8) return G.weak;
+  return G.disagree;
+}
+
+function familyLevel(a: string, b: string, aTokens: string[], bTokens: string[]): number {
+  if (a === '' || b === '') return MISSING;
+  if (a === b) return F.exact;
+  const jw = jaroWinkler(a, b);
+  if (jw >= 0.92 || (Math.min(a.length, b.length) >= 4 && editDistance(a, b, 1) <= 1)) return F.fuzzy;
+  // Compound / hyphenated surnames: one part in common ("Garcia Lopez" / "Garcia").
+  if (aTokens.length > 1 || bTokens.length > 1) {
+    for (const t of aTokens) if (t.length >= 3 && bTokens.includes(t)) return F.compound;
+  }
+  if (sameSound(a, b)) return F.phonetic;
+  if (jw >= 0.8) return F.weak;
+  return F.disagree;
+}
+
+const phoneticCache = new Map<string, string>();
+function sameSound(a: string, b: string): boolean {
+  return metaphone(a) === metaphone(b);
+}
+function metaphone(s: string): string {
+  let v = phoneticCache.get(s);
+  if (v === undefined) {
+    v = doubleMetaphone(s)[0];
+    if (phoneticCache.size > 200_000) phoneticCache.clear();
+    phoneticCache.set(s, v);
+  }
+  return v;
+}
+
+/** Name levels with a check for given/family swapped between the two records. */
+function nameLevels(a: NormalizedPerson, b: NormalizedPerson): [number, number, boolean] {
+  const g = givenLevel(a.given, b.given, a.givenTokens, b.givenTokens);
+  const f = familyLevel(a.family, b.family, a.familyTokens, b.familyTokens);
+  const goodG = g !== MISSING && g <= G.fuzzy;
+  const goodF = f !== MISSING && f <= F.fuzzy;
+  if (goodG && goodF) return [g, f, false];
+  if (a.given !== '' && a.family !== '' && b.given !== '' && b.family !== '') {
+    const sg = givenLevel(a.given, b.family, a.givenTokens, b.familyTokens);
+    const sf = familyLevel(a.family, b.given, a.familyTokens, b.givenTokens);
+    // A swap counts only when both crossed names agree well; it is scored at most as "fuzzy".
+    if (sg !== MISSING && sg <= G.fuzzy && sf !== MISSING && sf <= F.fuzzy) {
+      return [Math.max(sg, G.fuzzy), Math.max(sf, F.fuzzy), true];
+    }
+  }
+  // One side's names entered crosswise with the other name missing ("Moore, Oscar" / "Oscar, –").
+  if (!goodG && (f === MISSING || f === F.disagree)) {
+    const cross = Math.min(
+      a.family !== '' && b.given !== '' ? givenLevel(a.family, b.given, a.familyTokens, b.givenTokens) : G.disagree,
+      a.given !== '' && b.family !== '' ? givenLevel(a.given, b.family, a.givenTokens, b.familyTokens) : G.disagree,
+    );
+    if (cross !== MISSING && cross <= G.fuzzy) return [Math.max(cross, G.fuzzy), MISSING, true];
+  }
+  return [g, f, false];
+}
+
+function daysFromYmd(s: string): number {
+  return Date.UTC(+s.slice(0, 4), +s.slice(4, 6) - 1, +s.slice(6, 8)) / 86_400_000;
+}
+
+function birthDateLevel(a: string, b: string): number {
+  if (a === '' || b === '') return MISSING;
+  if (a === b) return D.exact;
+  const edits = editDistance(a, b, 2);
+  // Day and month swapped (US vs European entry) counts as a typo.
+  const swapped = a.slice(0, 4) === b.slice(0, 4) && a.slice(4, 6) === b.slice(6, 8) && a.slice(6, 8) === b.slice(4, 6);
+  if (edits <= 1 || swapped) return D.typo;
+  if (edits <= 2 || Math.abs(daysFromYmd(a) - daysFromYmd(b)) <= 366) return D.near;
+  return D.disagree;
+}
+
+const STREET = indexOf('street');
+function streetLevel(a: NormalizedPerson, b: NormalizedPerson): number {
+  if (a.street === '' || b.street === '') return MISSING;
+  const sameHouse = a.houseNumber === b.houseNumber;
+  const streetJw = a.street === b.street ? 1 : jaroWinkler(a.street, b.street);
+  if (sameHouse && streetJw === 1) {
+    if (a.unit !== '' && b.unit !== '' && a.unit !== b.unit) return STREET.otherUnit;
+    return STREET.exact;
+  }
+  if ((sameHouse && streetJw >= 0.88) || (streetJw === 1 && editDistance(a.houseNumber, b.houseNumber, 1) <= 1)) return STREET.fuzzy;
+  if (streetJw >= 0.92) return STREET.sameStreet;
+  return STREET.disagree;
+}
+
+const LOC = indexOf('locality');
+function localityLevel(a: NormalizedPerson, b: NormalizedPerson): number {
+  const bothCity = a.city !== '' && b.city !== '';
+  const statesDiffer = a.state !== '' && b.state !== '' && a.state !== b.state;
+  if (a.zip5 !== '' && b.zip5 !== '') {
+    if (a.zip5 === b.zip5) return bothCity && jaroWinkler(a.city, b.city) >= 0.9 ? LOC.zipCity : LOC.zip;
+  }
+  if (bothCity && !statesDiffer) {
+    if (a.city === b.city) return LOC.city;
+    if (jaroWinkler(a.city, b.city) >= 0.9) return LOC.cityFuzzy;
+  }
+  if (a.zip5 !== '' && b.zip5 !== '') return a.zip5.slice(0, 3) === b.zip5.slice(0, 3) ? LOC.zip3 : LOC.disagree;
+  if (bothCity) return LOC.disagree;
+  return MISSING;
+}
+
+function phoneLevel(a: string, b: string): number {
+  if (a === '' || b === '') return MISSING;
+  if (a === b) return 0;
+  if (a.slice(-7) === b.slice(-7) || (a.length === b.length && editDistance(a, b, 1) <= 1)) return 1;
+  return 2;
+}
+
+function emailLevel(a: string, b: string): number {
+  if (a === '' || b === '') return MISSING;
+  if (a === b) return 0;
+  // A typo, or the same mailbox name at a misspelt domain; differing numbers ("jo.smith17" /
+  // "jo.smith") are different accounts, often of relatives.
+  const la = a.slice(0, a.lastIndexOf('@'));
+  const lb = b.slice(0, b.lastIndexOf('@'));
+  if (la.replace(/\D/g, '') !== lb.replace(/\D/g, '')) return 2;
+  if ((la.length >= 4 && la === lb) || editDistance(a, b, 2) <= 2) return 1;
+  return 2;
+}
+
+function ssnLevel(a: string, b: string): number {
+  if (a === '' || b === '') return MISSING;
+  if (a === b) return 0;
+  return editDistance(a, b, 1) <= 1 ? 1 : 2;
+}
+
+function mrnLevel(a: NormalizedPerson, b: NormalizedPerson): number {
+  if (a.mrn === '' || b.mrn === '') return MISSING;
+  // MRNs are only comparable within one assigning system.
+  if (a.mrnSystem !== b.mrnSystem) return MISSING;
+  return a.mrn === b.mrn ? 0 : 1;
+}
+
+/** Field index order used by the level vector (same as COMPARISON_FIELDS). */
+export const FIELD_COUNT = COMPARISON_FIELDS.length;
+
+/**
+ * Fills `out` (length FIELD_COUNT, order COMPARISON_FIELDS) with level indexes (-1 = missing)
+ * and returns whether the names were matched crosswise (given/family swapped).
+ */
+export function comparisonLevels(a: NormalizedPerson, b: NormalizedPerson, out: Int8Array): boolean {
+  const [g, f, swapped] = nameLevels(a, b);
+  out[0] = g;
+  out[1] = f;
+  out[2] = birthDateLevel(a.birthDate, b.birthDate);
+  out[3] = a.sex === '' || b.sex === '' || a.sex === 'o' || b.sex === 'o' ? MISSING : a.sex === b.sex ? 0 : 1;
+  out[4] = streetLevel(a, b);
+  out[5] = localityLevel(a, b);
+  out[6] = phoneLevel(a.phone, b.phone);
+  out[7] = emailLevel(a.email, b.email);
+  out[8] = ssnLevel(a.ssn, b.ssn);
+  out[9] = mrnLevel(a, b);
+  return swapped;
+}
+
+/**
+ * Hard rules: two records that must never be linked, whatever their score. Returns true when
+ * any rule fires; pushes the reasons into `reasons` when given (otherwise stops at the first).
+ */
+export function hardConflicts(a: NormalizedPerson, b: NormalizedPerson, levels: Int8Array, reasons?: string[]): boolean {
+  let found = false;
+  const fire = (reason: string): boolean => {
+    found = true;
+    reasons?.push(reason);
+    return reasons === undefined;
+  };
+  if (levels[8] === 2 && fire('different SSN')) return true;
+  // Newborns / multiples: the birth order must agree ("Baby Boy A" vs "Baby Boy B", multipleBirth 1 vs 2).
+  if (a.birthOrder !== '' && b.birthOrder !== '' && a.birthOrder !== b.birthOrder && fire('different multiple-birth order')) return true;
+  if (a.newborn && b.newborn && a.birthOrder !== b.birthOrder && fire('newborns with different or unknown birth order')) return true;
+  const d = levels[2]!;
+  // Birth dates years apart (not a typo, transposition or near miss): parent and child, Jr/Sr,
+  // namesakes — unless a personal identifier (SSN, e-mail address) agrees exactly.
+  if (d === D.disagree && levels[8] !== 0 && levels[7] !== 0 && fire('birth dates years apart')) return true;
+  if (levels[0] === G.disagree && d !== MISSING) {
+    const f = levels[1]!;
+    // Twins / siblings born together: same family and birth date, clearly different first names.
+    if (d <= D.typo && f !== MISSING && f <= F.compound && fire('twin rule: same family and birth date, different given names')) return true;
+    // Household members share address, phone, email and surname, but not first name and birth date.
+    if (d >= D.near && fire('different given name and birth date')) return true;
+  }
+  return found;
+}
+
+function fieldWeight(cm: CompiledModel, fieldIndex: number, level: number, a: NormalizedPerson, tf: TermFrequencySource | undefined): number {
+  const field = COMPARISON_FIELDS[fieldIndex]!;
+  let w = cm.weights[field][level]!;
+  if (tf && cm.model.termFrequency.enabled) {
+    const tfLevel = TF_LEVELS[field];
+    if (tfLevel !== undefined && COMPARISON_LEVELS[field][level] === tfLevel) {
+      const tfField = field === 'locality' ? 'city' : (field as 'given' | 'family');
+      const freq = tf.frequency(tfField, a[tfField]);
+      if (freq > 0) {
+        // log2(m / u_tf) instead of log2(m / u): rare values weigh more, common ones less.
+        const adj = Math.log2(cm.tfU[field]! / freq);
+        const cap = cm.model.termFrequency.maxAdjustmentBits;
+        w += Math.max(-cap, Math.min(cap, adj));
+      }
+    }
+  }
+  return w;
+}
+
+export interface PairScore { score: number; cannotLink: boolean }
+
+const scratch = new Int8Array(FIELD_COUNT);
+/** Allocation-free score for the bulk linker's hot path. */
+export function scorePair(cm: CompiledModel, a: NormalizedPerson, b: NormalizedPerson, tf?: TermFrequencySource): PairScore {
+  comparisonLevels(a, b, scratch);
+  let score = 0;
+  for (let i = 0; i < FIELD_COUNT; i++) {
+    const level = scratch[i]!;
+    if (level !== MISSING) score += fieldWeight(cm, i, level, a, tf);
+  }
+  return { score, cannotLink: hardConflicts(a, b, scratch) };
+}
+
+export function outcomeFor(cm: CompiledModel, score: number, cannotLink: boolean): MatchOutcome {
+  const t = cm.model.thresholds;
+  if (score >= t.match && !cannotLink) return 'match';
+  if (score >= t.possible) return 'possible';
+  return 'no-match';
+}
+
+/** Full comparison with per-field detail (for $match, possible-match review and debugging). */
+export function compare(cm: CompiledModel, a: NormalizedPerson, b: NormalizedPerson, tf?: TermFrequencySource): ComparisonResult {
+  const levels = new Int8Array(FIELD_COUNT);
+  const swapped = comparisonLevels(a, b, levels);
+  const fieldComparisons: FieldComparison[] = [];
+  let score = 0;
+  for (let i = 0; i < FIELD_COUNT; i++) {
+    const field = COMPARISON_FIELDS[i]!;
+    const level = levels[i]!;
+    if (level === MISSING) {
+      fieldComparisons.push({ field, level: 'missing', weight: 0 });
+      continue;
+    }
+    const weight = fieldWeight(cm, i, level, a, tf);
+    score += weight;
+    fieldComparisons.push({ field, level: COMPARISON_LEVELS[field][level]!, weight });
+  }
+  const reasons: string[] = [];
+  const cannotLink = hardConflicts(a, b, levels, reasons);
+  if (swapped) reasons.push('given and family names swapped');
+  const prior = cm.model.prior ?? 1e-6;
+  const odds = (prior / (1 - prior)) * 2 ** score;
+  return {
+    score,
+    outcome: outcomeFor(cm, score, cannotLink),
+    probability: odds / (1 + odds),
+    cannotLink,
+    reasons,
+    fieldComparisons,
+  };
+}

@@ -1,0 +1,227 @@
+// In-memory matching: an incremental index (one record against many, as a Patient write does)
+// and the bulk linker (all records against each other, then clustering).
+import { createHash } from 'node:crypto';
+import { blockingKeys, DEFAULT_BLOCKING_RULES, forEachCandidatePair } from './blocking.ts';
+import type { BlockingRule } from './blocking.ts';
+import { compare, comparisonLevels, FIELD_COUNT, hardConflicts, outcomeFor, scorePair } from './compare.ts';
+import type { ComparisonResult } from './compare.ts';
+import { TermFrequencyTable } from './frequencies.ts';
+import { compileModel, defaultMatchModel } from './model.ts';
+import type { CompiledModel, MatchModel } from './model.ts';
+import { normalizeRecord } from './normalize.ts';
+import type { NormalizedPerson, PersonInput } from './normalize.ts';
+
+export interface Candidate extends ComparisonResult {
+  id: string;
+}
+
+/**
+ * An in-memory index of normalised records keyed by blocking keys. `match()` is what a Patient
+ * write does: fetch the records sharing a blocking key, compare each, return them best first.
+ */
+export class MatchIndex {
+  readonly compiled: CompiledModel;
+  private readonly records = new Map<string, NormalizedPerson>();
+  private readonly postings = new Map<string, string[]>();
+  private readonly frequencies = new TermFrequencyTable();
+
+  constructor(model: MatchModel = defaultMatchModel(), private readonly rules: readonly BlockingRule[] = DEFAULT_BLOCKING_RULES) {
+    this.compiled = compileModel(model);
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  add(id: string, input: PersonInput | NormalizedPerson): NormalizedPerson {
+    const record = 'givenTokens' in input ? input : normalizeRecord(input);
+    this.remove(id);
+    this.records.set(id, record);
+    this.frequencies.add(record);
+    for (const key of blockingKeys(record, this.rules)) {
+      const list = this.postings.get(key);
+      if (list) list.push(id);
+      else this.postings.set(key, [id]);
+    }
+    return record;
+  }
+
+  remove(id: string): void {
+    const old = this.records.get(id);
+    if (!old) return;
+    this.records.delete(id);
+    this.frequencies.add(old, -1);
+    for (const key of blockingKeys(old, this.rules)) {
+      const list = this.postings.get(key);
+      if (!list) continue;
+      const i = list.indexOf(id);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.postings.delete(key);
+    }
+  }
+
+  /** Ids sharing at least one blocking key (blocks above maxBlockSize are skipped). */
+  candidates(record: NormalizedPerson): Set<string> {
+    const out = new Set<string>();
+    const cap = this.compiled.model.maxBlockSize;
+    for (const key of blockingKeys(record, this.rules)) {
+      const list = this.postings.get(key);
+      if (!list || list.length > cap) continue;
+      for (const id of list) out.add(id);
+    }
+    return out;
+  }
+
+  /** Scored candidates at or above `minOutcome`, best first. */
+  match(input: PersonInput | NormalizedPerson, options: { minOutcome?: 'match' | 'possible' | 'no-match'; excludeId?: string } = {}): Candidate[] {
+    const record = 'givenTokens' in input ? input : normalizeRecord(input);
+    const rank = { match: 2, possible: 1, 'no-match': 0 } as const;
+    const min = rank[options.minOutcome ?? 'possible'];
+    const results: Candidate[] = [];
+    for (const id of this.candidates(record)) {
+      if (id === options.excludeId) continue;
+      const other = this.records.get(id)!;
+      const quick = scorePair(this.compiled, record, other, this.frequencies);
+      if (rank[outcomeFor(this.compiled, quick.score, quick.cannotLink)] < min) continue;
+      results.push({ id, ...compare(this.compiled, record, other, this.frequencies) });
+    }
+    return results.sort((x, y) => y.score - x.score);
+  }
+}
+
+export interface LinkProgress {
+  phase: 'normalize' | 'compare' | 'cluster';
+  done: number;
+  total: number;
+}
+
+export interface LinkOptions {
+  model?: MatchModel;
+  rules?: readonly BlockingRule[];
+  /** Record ids (same order as records) for deterministic UPIDs; defaults to the row index. */
+  ids?: readonly string[];
+  onProgress?: (p: LinkProgress) => void;
+}
+
+export interface LinkResult {
+  /** Cluster index per record. */
+  cluster: Int32Array;
+  /** UPID (UUID) per record: deterministic from the sorted record ids of its cluster. */
+  upids: string[];
+  stats: {
+    records: number;
+    comparisons: number;
+    matchPairs: number;
+    /** Match-scored pairs not merged because a hard rule forbade some pair across the two clusters. */
+    blockedMerges: number;
+    /** Blocks skipped because they exceeded maxBlockSize. */
+    skippedBlocks: number;
+    clusters: number;
+  };
+}
+
+/** A UUID (version 5 layout, SHA-1) derived from a string. */
+export function uuidFromString(s: string): string {
+  const h = createHash('sha1').update('tessera-upid:').update(s).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
+}
+
+/**
+ * Links all records: blocked pairs are scored, pairs at or above the match threshold are merged
+ * best first with union-find, and a merge is refused when any pair across the two clusters
+ * violates a hard rule (different SSN, twins, household members …), so a chain of good
+ * pairs cannot join two clearly different people.
+ */
+export function linkRecords(inputs: readonly (PersonInput | NormalizedPerson)[], options: LinkOptions = {}): LinkResult {
+  const compiled = compileModel(options.model ?? defaultMatchModel());
+  const rules = options.rules ?? DEFAULT_BLOCKING_RULES;
+  const n = inputs.length;
+  const progress = options.onProgress;
+  const records = inputs.map((r, i) => {
+    if (progress && i % 10_000 === 0) progress({ phase: 'normalize', done: i, total: n });
+    return 'givenTokens' in r ? r : normalizeRecord(r);
+  });
+  const tf = new TermFrequencyTable();
+  for (const r of records) tf.add(r);
+
+  const threshold = compiled.model.thresholds.match;
+  const edgeI: number[] = [];
+  const edgeJ: number[] = [];
+  const edgeScore: number[] = [];
+  let comparisons = 0;
+  const { skippedBlocks } = forEachCandidatePair(records, rules, compiled.model.maxBlockSize, (i, j) => {
+    comparisons++;
+    if (progress && comparisons % 200_000 === 0) progress({ phase: 'compare', done: comparisons, total: 0 });
+    const s = scorePair(compiled, records[i]!, records[j]!, tf);
+    if (s.score >= threshold && !s.cannotLink) {
+      edgeI.push(i);
+      edgeJ.push(j);
+      edgeScore.push(s.score);
+    }
+  });
+
+  const order = Array.from(edgeScore.keys()).sort((x, y) => edgeScore[y]! - edgeScore[x]!);
+  const parent = new Int32Array(n);
+  for (let i = 0; i < n; i++) parent[i] = i;
+  const members: (number[] | undefined)[] = [];
+  const find = (x: number): number => {
+    while (parent[x] !== x) {
+      parent[x] = parent[parent[x]!]!;
+      x = parent[x]!;
+    }
+    return x;
+  };
+  const levels = new Int8Array(FIELD_COUNT);
+  const conflictFree = (ra: number, rb: number): boolean => {
+    const ma = members[ra] ?? [ra];
+    const mb = members[rb] ?? [rb];
+    for (const x of ma) {
+      for (const y of mb) {
+        comparisonLevels(records[x]!, records[y]!, levels);
+        if (hardConflicts(records[x]!, records[y]!, levels)) return false;
+      }
+    }
+    return true;
+  };
+  let blockedMerges = 0;
+  order.forEach((e, k) => {
+    if (progress && k % 50_000 === 0) progress({ phase: 'cluster', done: k, total: order.length });
+    const ra = find(edgeI[e]!);
+    const rb = find(edgeJ[e]!);
+    if (ra === rb) return;
+    if (!conflictFree(ra, rb)) {
+      blockedMerges++;
+      return;
+    }
+    const [big, small] = (members[ra]?.length ?? 1) >= (members[rb]?.length ?? 1) ? [ra, rb] : [rb, ra];
+    parent[small] = big;
+    const merged = members[big] ?? [big];
+    for (const m of members[small] ?? [small]) merged.push(m);
+    members[big] = merged;
+    members[small] = undefined;
+  });
+
+  const cluster = new Int32Array(n);
+  const rootIndex = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const root = find(i);
+    let c = rootIndex.get(root);
+    if (c === undefined) {
+      c = rootIndex.size;
+      rootIndex.set(root, c);
+    }
+    cluster[i] = c;
+  }
+  const ids = options.ids ?? records.map((_, i) => String(i));
+  const clusterIds: string[][] = Array.from({ length: rootIndex.size }, () => []);
+  for (let i = 0; i < n; i++) clusterIds[cluster[i]!]!.push(ids[i]!);
+  const clusterUpid = clusterIds.map((list) => uuidFromString(list.sort().join('\u0000')));
+  return {
+    cluster,
+    upids: Array.from(cluster, (c) => clusterUpid[c]!),
+    stats: { records: n, comparisons, matchPairs: edgeScore.length, blockedMerges, skippedBlocks, clusters: rootIndex.size },
+  };
+}
