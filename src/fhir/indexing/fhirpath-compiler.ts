@@ -138,6 +138,10 @@ function literalEquals(a: FhirNode[], b: FhirNode[]): boolean | undefined {
   return true;
 }
 
+function nodeKey(n: FhirNode): string {
+  return typeof n.v === 'object' ? JSON.stringify(n.v) : `${typeof n.v}:${String(n.v)}`;
+}
+
 const boolNode = (b: boolean): FhirNode[] => [{ v: b, t: 'boolean' }];
 
 class Parser {
@@ -206,9 +210,19 @@ class Parser {
     const parts = [this.typeOp()];
     while (this.peek('|')) { this.pos++; parts.push(this.typeOp()); }
     if (parts.length === 1) return parts[0];
+    // FHIRPath union removes duplicates by value equality, not identity.
     return (f) => {
       const out: FhirNode[] = [];
-      for (const p of parts) for (const n of p(f)) if (!out.some((o) => o.v === n.v)) out.push(n);
+      let keys: Set<string> | null = null;
+      for (const p of parts) {
+        for (const n of p(f)) {
+          keys ??= new Set(out.map(nodeKey));
+          const k = nodeKey(n);
+          if (keys.has(k)) continue;
+          keys.add(k);
+          out.push(n);
+        }
+      }
       return out;
     };
   }

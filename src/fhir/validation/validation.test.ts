@@ -2,6 +2,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateResource, type ValidationIssue } from './index.ts';
 import { loadSyntheaBundles, syntheaAvailable, syntheaResources } from '../../../bench/fhir-validation/corpus.ts';
+import { sampleResource } from '../../../test/fhir-definitions/sample-resources.ts';
+import { listResourceTypes } from '../definitions/index.ts';
 
 function paths(issues: ValidationIssue[]): string[] {
   return issues.map((i) => i.path);
@@ -31,6 +33,10 @@ describe('validateResource: valid input', () => {
     assert.deepEqual(validateResource({ resourceType: 'Questionnaire', status: 'draft', item: [{ linkId: '1', type: 'group', item: [{ linkId: '1.1', type: 'string' }] }] }), []);
     assert.deepEqual(validateResource({ resourceType: 'Parameters', parameter: [{ name: 'p', resource: { resourceType: 'Patient', active: true } }] }), []);
     assert.deepEqual(validateResource({ resourceType: 'Patient', text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' } }), []);
+  });
+
+  test('dense synthetic resources of every R4 type validate', () => {
+    for (const rt of listResourceTypes()) for (const seed of [0, 1, 2, 3]) assert.deepEqual(validateResource(sampleResource(rt, seed)), [], `${rt} seed ${seed}`);
   });
 
   test('every Synthea resource and bundle validates with zero issues', (t) => {
