@@ -3,12 +3,14 @@ import { loadConfig } from '../platform/config.ts';
 import { serveCommand } from './serve.ts';
 import { migrateCommand } from './migrate.ts';
 import { workerCommand } from './worker.ts';
+import { networkSimCommand } from '../networks/sim/cli.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; help: string }> = {
   serve: { run: serveCommand, help: 'serve [--demo] [--no-workers]  run the API and the workers on PORT' },
   worker: { run: workerCommand, help: 'worker                    run only the background workers (outbox, deliveries, jobs)' },
+  'network-sim': { run: networkSimCommand, help: 'network-sim [--port 8090]  start the external-network simulator (commonwell, carequality, surescripts)' },
   migrate: { run: migrateCommand, help: 'migrate                   apply database migrations and exit' },
 };
 
