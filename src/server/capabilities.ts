@@ -1,7 +1,8 @@
 // The HTTP capabilities mounted on the app, in order. Each registers its own routes.
 import type { FastifyInstance } from 'fastify';
 import type { Services } from './services.ts';
+import { registerFhirRoutes } from '../fhir/http/index.ts';
 
-export async function capabilityPlugins(_services: Services): Promise<((app: FastifyInstance) => Promise<void>)[]> {
-  return [];
+export async function capabilityPlugins(services: Services): Promise<((app: FastifyInstance) => Promise<void>)[]> {
+  return [async (app) => { await registerFhirRoutes(app, services); }];
 }

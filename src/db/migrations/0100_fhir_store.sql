@@ -53,7 +53,9 @@ CREATE TABLE idx_string (
   id text COLLATE "C" NOT NULL,
   builder_id text NOT NULL,
   param text COLLATE "C" NOT NULL,
-  value text COLLATE "C" NOT NULL
+  -- normalized (case and accents folded) for the default prefix match; raw for :exact
+  value text COLLATE "C" NOT NULL,
+  raw text COLLATE "C"
 );
 CREATE INDEX idx_string_search ON idx_string (type, param, value);
 CREATE INDEX idx_string_resource ON idx_string (id, type);

@@ -1,0 +1,267 @@
+// Turns FHIR search query parameters into a structured query, driven by the R4 SearchParameter definitions.
+// Nothing here is written per parameter: every parameter of a type is handled by its value kind.
+import { badRequest, type ErrorDetail } from '../../platform/errors.ts';
+import { getSearchParam, isResourceType, type SearchParamDef } from '../definitions/index.ts';
+
+export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
+const PREFIXES = new Set<Prefix>(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
+
+/** Parameter kinds this store indexes and searches. */
+export const SUPPORTED_KINDS = new Set(['token', 'string', 'date', 'reference', 'number', 'quantity', 'uri']);
+
+/** Modifiers accepted per kind (`missing` everywhere). */
+const MODIFIERS: Record<string, Set<string>> = {
+  token: new Set(['missing', 'not', 'text']),
+  string: new Set(['missing', 'exact', 'contains']),
+  date: new Set(['missing']),
+  reference: new Set(['missing']), // plus `:<ResourceType>`
+  number: new Set(['missing']),
+  quantity: new Set(['missing']),
+  uri: new Set(['missing', 'below', 'above']),
+};
+
+export interface Filter {
+  /** the parameter as it appeared (for messages) */
+  name: string;
+  def: SearchParamDef;
+  modifier: string | null;
+  /** comma-separated alternatives (OR) */
+  values: string[];
+  /** for reference params with `:Type` modifier or a chain: the allowed target types */
+  targetTypes?: string[];
+  /** one-level chain `ref.param`: the filter applied to the referenced resource */
+  chain?: Filter;
+}
+
+export interface SortKey {
+  /** `_id`, `_lastUpdated` or a search parameter */
+  code: string;
+  def: SearchParamDef | null;
+  descending: boolean;
+}
+
+export interface IncludeSpec {
+  sourceType: string;
+  /** null for `*` */
+  param: string | null;
+  targetType: string | null;
+  iterate: boolean;
+}
+
+export interface ParsedSearch {
+  type: string;
+  filters: Filter[];
+  sort: SortKey[];
+  count: number;
+  total: 'none' | 'estimate' | 'accurate';
+  summary: 'count' | 'true' | 'false' | 'data' | 'text' | null;
+  elements: string[] | null;
+  include: IncludeSpec[];
+  revinclude: IncludeSpec[];
+  cursor: string | null;
+  /** parameters ignored under lenient handling */
+  warnings: ErrorDetail[];
+  /** the parameters to repeat in paging links (everything except _cursor) */
+  linkParams: [string, string][];
+}
+
+export interface ParseOptions {
+  strict: boolean;
+  defaultCount: number;
+  maxCount: number;
+}
+
+/** Splits on commas not escaped with a backslash; unescapes `\,` `\$` `\|` `\\`. */
+export function splitValues(raw: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c === '\\' && i + 1 < raw.length && ',$|\\'.includes(raw[i + 1]!)) {
+      cur += c + raw[i + 1];
+      i++;
+    } else if (c === ',') {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** Splits a token/quantity value at unescaped `|`. */
+export function splitPipes(value: string): string[] {
+  const parts: string[] = [];
+  let cur = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c === '\\' && i + 1 < value.length) {
+      cur += value[i + 1];
+      i++;
+    } else if (c === '|') {
+      parts.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  parts.push(cur);
+  return parts;
+}
+
+export function unescapeValue(value: string): string {
+  return value.replace(/\\([,$|\\])/g, '$1');
+}
+
+export function splitPrefix(value: string): { prefix: Prefix; rest: string } {
+  const p = value.slice(0, 2) as Prefix;
+  if (PREFIXES.has(p) && value.length > 2 && !/^[a-z]$/.test(value[2]!)) return { prefix: p, rest: value.slice(2) };
+  return { prefix: 'eq', rest: value };
+}
+
+function invalid(param: string, message: string): never {
+  throw badRequest(message, [{ code: 'invalid', message, path: param }]);
+}
+
+// Result-shaping and paging parameters, handled outside the filters.
+const CONTROL = new Set(['_count', '_sort', '_total', '_summary', '_elements', '_include', '_revinclude', '_cursor', '_format', '_pretty']);
+
+export function parseSearch(type: string, params: [string, string][], opts: ParseOptions): ParsedSearch {
+  const q: ParsedSearch = {
+    type, filters: [], sort: [], count: opts.defaultCount, total: 'none', summary: null, elements: null,
+    include: [], revinclude: [], cursor: null, warnings: [], linkParams: [],
+  };
+  const unknown = (name: string, message: string) => {
+    if (opts.strict) invalid(name, message);
+    q.warnings.push({ code: 'not-supported', message: `${message} (ignored)`, path: name, severity: 'warning' });
+  };
+  for (const [name, rawValue] of params) {
+    if (name !== '_cursor') q.linkParams.push([name, rawValue]);
+    const value = rawValue;
+    if (/^_(rev)?include(:(iterate|recurse))?$/.test(name)) continue; // parseIncludes below
+    if (CONTROL.has(name)) {
+      parseControl(q, name, value, opts);
+      continue;
+    }
+    const colon = name.indexOf(':');
+    const dot = name.indexOf('.');
+    if (dot > 0) {
+      // chain: `ref[:Type].param[:modifier]`
+      const head = name.slice(0, dot);
+      const tail = name.slice(dot + 1);
+      const [refCode, refType] = head.split(':') as [string, string | undefined];
+      const refDef = getSearchParam(type, refCode);
+      if (!refDef) { unknown(name, `Unknown search parameter '${refCode}' for ${type}`); continue; }
+      if (refDef.type !== 'reference') invalid(name, `Search parameter '${refCode}' is not a reference and cannot be chained`);
+      if (tail.includes('.')) invalid(name, `Only one level of chaining is supported ('${name}')`);
+      const [chainCode, chainMod] = tail.split(':') as [string, string | undefined];
+      let targets = refType ? [refType] : (refDef.target ?? []);
+      if (refType && !isResourceType(refType)) invalid(name, `Unknown resource type '${refType}' in '${name}'`);
+      targets = targets.filter((t) => getSearchParam(t, chainCode));
+      if (targets.length === 0) { unknown(name, `No target of '${refCode}' has a search parameter '${chainCode}'`); continue; }
+      const chainDef = getSearchParam(targets[0]!, chainCode)!;
+      const chain = makeFilter(name, chainDef, chainMod ?? null, value);
+      if (!chain) { unknown(name, `Search parameter '${chainCode}' is not supported`); continue; }
+      q.filters.push({ name, def: refDef, modifier: null, values: [], targetTypes: targets, chain });
+      continue;
+    }
+    const [code, modifier] = colon > 0 ? [name.slice(0, colon), name.slice(colon + 1)] : [name, null];
+    const def = getSearchParam(type, code);
+    if (!def) { unknown(name, `Unknown search parameter '${code}' for ${type}`); continue; }
+    const f = makeFilter(name, def, modifier, value);
+    if (!f) { unknown(name, `Search parameter '${code}' (${def.type}) is not supported`); continue; }
+    q.filters.push(f);
+  }
+  parseIncludes(q, params);
+  return q;
+}
+
+function makeFilter(name: string, def: SearchParamDef, modifier: string | null, value: string): Filter | null {
+  if (!SUPPORTED_KINDS.has(def.type) || (def.expression === '' && def.code !== '_id')) return null;
+  const f: Filter = { name, def, modifier, values: splitValues(value) };
+  if (modifier !== null) {
+    if (def.type === 'reference' && /^[A-Z][A-Za-z]+$/.test(modifier)) {
+      if (!isResourceType(modifier)) invalid(name, `Unknown resource type modifier ':${modifier}'`);
+      f.modifier = null;
+      f.targetTypes = [modifier];
+    } else if (!MODIFIERS[def.type]!.has(modifier)) {
+      invalid(name, `Unknown or unsupported modifier ':${modifier}' for ${def.type} parameter '${def.code}'`);
+    }
+  }
+  if (modifier === 'missing' && value !== 'true' && value !== 'false') invalid(name, `':missing' takes true or false`);
+  if (f.values.some((v) => v === '') && modifier !== 'missing') invalid(name, `Empty value for search parameter '${name}'`);
+  return f;
+}
+
+function parseControl(q: ParsedSearch, name: string, value: string, opts: ParseOptions) {
+  switch (name) {
+    case '_count': {
+      if (!/^\d+$/.test(value)) invalid(name, `_count must be a non-negative integer`);
+      q.count = Math.min(Number(value), opts.maxCount);
+      break;
+    }
+    case '_sort':
+      for (const part of value.split(',').filter(Boolean)) {
+        const descending = part.startsWith('-');
+        const code = descending ? part.slice(1) : part;
+        if (code === '_id' || code === '_lastUpdated') { q.sort.push({ code, def: null, descending }); continue; }
+        const def = getSearchParam(q.type, code);
+        if (!def || !SUPPORTED_KINDS.has(def.type) || def.expression === '') invalid(name, `Cannot sort by '${code}'`);
+        q.sort.push({ code, def, descending });
+      }
+      break;
+    case '_total':
+      if (!['none', 'estimate', 'accurate'].includes(value)) invalid(name, `_total must be none, estimate or accurate`);
+      q.total = value as ParsedSearch['total'];
+      break;
+    case '_summary':
+      if (!['count', 'false', 'data', 'text', 'true'].includes(value)) invalid(name, `Unsupported _summary value '${value}'`);
+      q.summary = value as ParsedSearch['summary'];
+      break;
+    case '_elements':
+      q.elements = value.split(',').map((s) => s.trim()).filter(Boolean);
+      if (q.elements.some((e) => !/^[A-Za-z][A-Za-z0-9_]*$/.test(e.replace(/^[A-Za-z]+\./, '')))) invalid(name, `Invalid _elements value`);
+      q.elements = q.elements.map((e) => e.replace(/^[A-Z][A-Za-z]+\./, ''));
+      break;
+    case '_include':
+    case '_revinclude':
+    case '_include:iterate':
+    case '_revinclude:iterate':
+      break;
+    case '_cursor':
+      q.cursor = value;
+      break;
+    default:
+      break; // _format / _pretty: JSON only, formatting ignored
+  }
+}
+
+/** Parses `_include[:iterate]` / `_revinclude[:iterate]` (names carry the modifier). */
+export function parseIncludes(q: ParsedSearch, params: [string, string][]): void {
+  for (const [name, value] of params) {
+    const m = /^_(rev)?include(?::(iterate|recurse))?$/.exec(name);
+    if (!m) continue;
+    const rev = Boolean(m[1]);
+    const iterate = Boolean(m[2]);
+    if (value === '*') {
+      (rev ? q.revinclude : q.include).push({ sourceType: rev ? '*' : q.type, param: null, targetType: null, iterate });
+      continue;
+    }
+    const [sourceType, param, targetType] = value.split(':') as [string, string | undefined, string | undefined];
+    if (!isResourceType(sourceType)) invalid(name, `Unknown resource type '${sourceType}' in ${name}`);
+    if (param === undefined) invalid(name, `${name} needs Type:param`);
+    if (param !== '*') {
+      const def = getSearchParam(sourceType, param);
+      if (!def || def.type !== 'reference') invalid(name, `'${sourceType}:${param}' is not a reference search parameter`);
+    }
+    if (targetType !== undefined && !isResourceType(targetType)) invalid(name, `Unknown target type '${targetType}' in ${name}`);
+    (rev ? q.revinclude : q.include).push({ sourceType, param: param === '*' ? null : param, targetType: targetType ?? null, iterate });
+  }
+}
+
+/** Name/value pairs from a query string or form body, in order. */
+export function searchParamsOf(query: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [k, v] of new URLSearchParams(query)) out.push([k, v]);
+  return out;
+}
+
+export { CONTROL as CONTROL_PARAMS };

@@ -1,0 +1,66 @@
+// A search result as a FHIR searchset Bundle: matches (search.mode match), included resources (include),
+// warnings as an OperationOutcome (outcome), total when asked, and self/next links with keyset cursors.
+import type { FhirResource } from '../store/meta.ts';
+import type { SearchResult, SearchRow } from './execute.ts';
+import type { ParsedSearch } from './parse.ts';
+
+const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
+
+/** Applies _elements / _summary=text|data to a resource (mandatory id, meta, resourceType kept). */
+export function shapeResource(r: FhirResource, q: Pick<ParsedSearch, 'elements' | 'summary'>): FhirResource {
+  if (q.elements) {
+    const keep = new Set(['resourceType', 'id', 'meta', ...q.elements]);
+    const out: FhirResource = { resourceType: r.resourceType };
+    for (const [k, v] of Object.entries(r)) if (keep.has(k)) out[k] = v;
+    return withSubsetted(out);
+  }
+  if (q.summary === 'data') {
+    const { text: _text, ...rest } = r;
+    return withSubsetted(rest as FhirResource);
+  }
+  if (q.summary === 'text') {
+    const out: FhirResource = { resourceType: r.resourceType, id: r.id, meta: r.meta };
+    if (r.text !== undefined) out.text = r.text;
+    return withSubsetted(out);
+  }
+  return r;
+}
+
+function withSubsetted(r: FhirResource): FhirResource {
+  return { ...r, meta: { ...(r.meta ?? {}), tag: [...(r.meta?.tag ?? []), SUBSETTED] } };
+}
+
+function linkUrl(fhirBase: string, type: string, params: [string, string][], cursor?: string): string {
+  const sp = new URLSearchParams();
+  for (const [k, v] of params) sp.append(k, v);
+  if (cursor) sp.append('_cursor', cursor);
+  const qs = sp.toString();
+  return `${fhirBase}/${type}${qs ? `?${qs}` : ''}`;
+}
+
+export function renderSearchBundle(fhirBase: string, q: ParsedSearch, result: SearchResult): FhirResource {
+  const entry = (r: SearchRow, mode: 'match' | 'include') => ({
+    fullUrl: `${fhirBase}/${r.type}/${r.id}`,
+    resource: shapeResource(r.content, q),
+    search: { mode },
+  });
+  const entries: unknown[] = [
+    ...result.matches.map((r) => entry(r, 'match')),
+    ...result.included.map((r) => entry(r, 'include')),
+  ];
+  if (q.warnings.length > 0) {
+    entries.push({
+      resource: { resourceType: 'OperationOutcome', issue: q.warnings.map((w) => ({ severity: 'warning', code: w.code, diagnostics: w.message, ...(w.path ? { expression: [w.path] } : {}) })) },
+      search: { mode: 'outcome' },
+    });
+  }
+  const link = [{ relation: 'self', url: linkUrl(fhirBase, q.type, q.linkParams, q.cursor ?? undefined) }];
+  if (result.nextCursor) link.push({ relation: 'next', url: linkUrl(fhirBase, q.type, q.linkParams, result.nextCursor) });
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    ...(result.total !== null ? { total: result.total } : {}),
+    link,
+    ...(entries.length > 0 || q.summary !== 'count' ? { entry: entries } : {}),
+  };
+}

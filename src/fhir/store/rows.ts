@@ -1,0 +1,116 @@
+// Bulk writes of resource, version, search-index and outbox rows: one INSERT … SELECT FROM unnest(…) per table per
+// batch, whatever the number of resources (a 500-entry transaction bundle costs ~11 statements).
+import type { Queryable } from '../../db/types.ts';
+import type { IndexEntry } from '../indexing/index.ts';
+import { conflict } from '../../platform/errors.ts';
+
+export interface PreparedRow {
+  type: string;
+  id: string;
+  versionId: number;
+  builderId: string;
+  upid: string | null;
+  restricted: boolean;
+  deleted: boolean;
+  source: string | null;
+  createdAt: Date;
+  lastUpdated: Date;
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** null for a delete tombstone */
+  content: string | null;
+  /** the resource had a current row before (its index rows are replaced) */
+  hadPrevious: boolean;
+  entries: IndexEntry[];
+  event: Record<string, unknown>;
+}
+
+class Columns {
+  readonly cols: unknown[][];
+  constructor(n: number) {
+    this.cols = Array.from({ length: n }, () => []);
+  }
+  push(...values: unknown[]) {
+    values.forEach((v, i) => this.cols[i]!.push(v));
+  }
+  get size() {
+    return this.cols[0]!.length;
+  }
+}
+
+const iso = (d: Date) => d.toISOString();
+
+export async function writeRows(tx: Queryable, rows: PreparedRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const r = new Columns(11);
+  for (const x of rows) {
+    r.push(x.type, x.id, x.versionId, x.builderId, x.upid, x.restricted, x.deleted, x.source, iso(x.createdAt), iso(x.lastUpdated), x.content);
+  }
+  // Update only the version we locked (or insert a new id): a lost race or a taken id updates nothing.
+  const res = await tx.query(
+    `INSERT INTO resources (type, id, version_id, builder_id, upid, restricted, deleted, source, created_at, last_updated, content)
+     SELECT t, i, v, b, u, rs, d, s, c::timestamptz, l::timestamptz, j::jsonb
+       FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[])
+         AS x(t, i, v, b, u, rs, d, s, c, l, j)
+     ON CONFLICT (type, id) DO UPDATE SET version_id = EXCLUDED.version_id, builder_id = EXCLUDED.builder_id, upid = EXCLUDED.upid,
+       restricted = EXCLUDED.restricted, deleted = EXCLUDED.deleted, source = EXCLUDED.source, created_at = EXCLUDED.created_at,
+       last_updated = EXCLUDED.last_updated, content = EXCLUDED.content
+     WHERE resources.version_id = EXCLUDED.version_id - 1`,
+    r.cols,
+  );
+  if (res.rowCount !== rows.length) {
+    throw conflict('A resource was changed concurrently or its id is not available; retry the request');
+  }
+  const v = new Columns(10);
+  for (const x of rows) v.push(x.type, x.id, x.versionId, x.builderId, x.upid, x.restricted, x.deleted, iso(x.lastUpdated), x.method, x.content);
+  await tx.query(
+    `INSERT INTO resource_versions (type, id, version_id, builder_id, upid, restricted, deleted, last_updated, method, content)
+     SELECT t, i, v, b, u, rs, d, l::timestamptz, m, j::jsonb
+       FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::text[], $9::text[], $10::text[])
+         AS x(t, i, v, b, u, rs, d, l, m, j)`,
+    v.cols,
+  );
+
+  const replaced = rows.filter((x) => x.hadPrevious);
+  if (replaced.length > 0) {
+    const types = replaced.map((x) => x.type);
+    const ids = replaced.map((x) => x.id);
+    for (const table of ['idx_token', 'idx_string', 'idx_date', 'idx_reference', 'idx_number', 'idx_quantity', 'idx_uri']) {
+      await tx.query(`DELETE FROM ${table} WHERE (id, type) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, [ids, types]);
+    }
+  }
+  await writeIndexRows(tx, rows);
+
+  await tx.query(
+    `INSERT INTO outbox (created_at, event) SELECT $1::timestamptz, e::jsonb FROM unnest($2::text[]) WITH ORDINALITY AS x(e, n) ORDER BY n`,
+    [iso(rows[0]!.lastUpdated), rows.map((x) => JSON.stringify(x.event))],
+  );
+}
+
+async function writeIndexRows(tx: Queryable, rows: PreparedRow[]): Promise<void> {
+  const token = new Columns(7), str = new Columns(6), date = new Columns(6), ref = new Columns(7);
+  const num = new Columns(5), qty = new Columns(8), uri = new Columns(5);
+  for (const x of rows) {
+    if (x.deleted) continue;
+    for (const e of x.entries) {
+      switch (e.kind) {
+        case 'token': token.push(x.type, x.id, x.builderId, e.param, e.system, e.code, e.display ?? null); break;
+        case 'string': str.push(x.type, x.id, x.builderId, e.param, e.value, (e as { raw?: string }).raw ?? null); break;
+        case 'date': date.push(x.type, x.id, x.builderId, e.param, e.start, e.end); break;
+        case 'reference': ref.push(x.type, x.id, x.builderId, e.param, e.targetType, e.targetId, e.reference); break;
+        case 'number': num.push(x.type, x.id, x.builderId, e.param, String(e.value)); break;
+        case 'quantity': qty.push(x.type, x.id, x.builderId, e.param, String(e.value), e.system, e.code, e.unit); break;
+        case 'uri': uri.push(x.type, x.id, x.builderId, e.param, e.value); break;
+      }
+    }
+  }
+  const ins = async (c: Columns, sql: string) => {
+    if (c.size > 0) await tx.query(sql, c.cols);
+  };
+  await ins(token, `INSERT INTO idx_token SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`);
+  await ins(str, `INSERT INTO idx_string SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])`);
+  await ins(date, `INSERT INTO idx_date SELECT t, i, b, p, s::timestamptz, e::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS x(t, i, b, p, s, e)`);
+  await ins(ref, `INSERT INTO idx_reference SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`);
+  await ins(num, `INSERT INTO idx_number SELECT t, i, b, p, v::numeric FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS x(t, i, b, p, v)`);
+  await ins(qty, `INSERT INTO idx_quantity SELECT t, i, b, p, v::numeric, s, c, u FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS x(t, i, b, p, v, s, c, u)`);
+  await ins(uri, `INSERT INTO idx_uri SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])`);
+}
