@@ -102,7 +102,7 @@ export function convertMessage(msg: Hl7Message, options: Hl7ConvertOptions = {})
       convertSegment(ctx, seg);
     } catch (e) {
       // A bug or an unforeseen shape in one segment must not lose the rest of the message.
-      c.warn(`${seg.name} segment at line ${seg.line} not converted: ${(e as Error).message}`, 'exception');
+      c.error(`${seg.name} segment at line ${seg.line} not converted: ${(e as Error).message}`);
     }
   }
   if (ctx.patientRef === undefined && !msg.segment('OBR')) c.info(`${type}: no patient or result segments to convert`);

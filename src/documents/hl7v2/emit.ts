@@ -69,6 +69,10 @@ export class ResourceCollector {
     this.issues.push(issue);
   }
 
+  error(diagnostics: string, code = 'exception'): void {
+    this.issues.push({ severity: 'error', code, diagnostics });
+  }
+
   info(diagnostics: string): void {
     this.issues.push({ severity: 'information', code: 'informational', diagnostics });
   }
