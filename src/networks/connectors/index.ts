@@ -1,0 +1,2 @@
+export * from './types.ts';
+export { httpEhrConnector, httpPharmacyConnector, type HttpConnectorOptions } from './http.ts';
