@@ -90,8 +90,15 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Reporting stops here: a hostile 10 MB body must not produce a 10 MB OperationOutcome. */
+export const MAX_ISSUES = 100;
+/** Objects nested deeper are reported, not walked (bounded stack on hostile input). */
+export const MAX_DEPTH = 100;
+let depth = 0;
+
 function err(issues: ValidationIssue[], path: string, message: string): void {
-  issues.push({ severity: 'error', path, message });
+  if (issues.length < MAX_ISSUES) issues.push({ severity: 'error', path, message });
+  else if (issues.length === MAX_ISSUES) issues.push({ severity: 'error', path: '', message: `More than ${MAX_ISSUES} issues; the rest are not reported` });
 }
 
 function validateResourceAt(obj: Record<string, unknown>, path: string, issues: ValidationIssue[], contained: boolean): void {
@@ -105,6 +112,16 @@ function validateResourceAt(obj: Record<string, unknown>, path: string, issues: 
 }
 
 function validateObject(obj: Record<string, unknown>, ct: CompiledType, path: string, issues: ValidationIssue[], isResource: boolean): void {
+  if (depth >= MAX_DEPTH) { err(issues, path, `Elements nested more than ${MAX_DEPTH} levels deep`); return; }
+  depth++;
+  try {
+    checkObject(obj, ct, path, issues, isResource);
+  } finally {
+    depth--;
+  }
+}
+
+function checkObject(obj: Record<string, unknown>, ct: CompiledType, path: string, issues: ValidationIssue[], isResource: boolean): void {
   let count = 0;
   let choicesSeen: ElementRule[] | null = null;
   for (const key in obj) {

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { validateResource, type ValidationIssue } from './index.ts';
+import { MAX_ISSUES, validateResource, type ValidationIssue } from './index.ts';
 import { loadSyntheaBundles, syntheaAvailable, syntheaResources } from '../../../bench/fhir-validation/corpus.ts';
 import { sampleResource } from '../../../test/fhir-definitions/sample-resources.ts';
 import { listResourceTypes } from '../definitions/index.ts';
@@ -151,6 +151,45 @@ describe('validateResource: invalid input', () => {
     expectError({ resourceType: 'Patient', extension: [{ url: 'http://x', valueFoo: 'a' }] }, 'Patient.extension[0].valueFoo', /Unknown element/);
     expectError({ resourceType: 'Patient', extension: [{ url: 'http://x', valueQuantity: { value: 'a' } }] }, 'Patient.extension[0].valueQuantity.value', /decimal/);
     expectError({ resourceType: 'Patient', name: [{ given: ['a'], _given: [{ id: 'x' }, { id: 'y' }] }] }, 'Patient.name[0]._given', /same length/);
+  });
+
+  test('hostile input: deep nesting and floods of errors stay bounded', () => {
+    let ext: Record<string, unknown> = { url: 'http://x', valueString: 'leaf' };
+    for (let i = 0; i < 5000; i++) ext = { url: 'http://x', extension: [ext] };
+    const deep = validateResource({ resourceType: 'Patient', extension: [ext] });
+    assert.equal(deep.length, 1);
+    assert.match(deep[0].message, /nested more than 100 levels/);
+    const flood = validateResource({ resourceType: 'Patient', name: Array.from({ length: 10000 }, () => ({ family: 1 })) });
+    assert.equal(flood.length, MAX_ISSUES + 1);
+    assert.match(flood[MAX_ISSUES].message, /rest are not reported/);
+    // the module stays usable afterwards
+    assert.deepEqual(validateResource({ resourceType: 'Patient', active: true }), []);
+  });
+
+  test('never throws on mutated Synthea resources', (t) => {
+    if (!syntheaAvailable()) { t.skip('corpus ../shared/corpora/synthea not found'); return; }
+    const resources = syntheaResources(loadSyntheaBundles(2));
+    let seed = 42;
+    const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+    const junk: unknown[] = [null, '', 0, -1.5, true, [], {}, [null], 'x', { a: 1 }, [1, 'a'], '2020-13-45'];
+    let flagged = 0;
+    for (const original of resources.slice(0, 400)) {
+      const r = structuredClone(original);
+      // walk to a random object inside the resource and overwrite one of its keys with junk
+      let node: Record<string, unknown> = r;
+      for (let step = 0; step < 4; step++) {
+        const keys = Object.keys(node).filter((k) => k !== 'resourceType');
+        if (keys.length === 0) break;
+        const k = keys[rand(keys.length)];
+        const v = node[k];
+        const next = Array.isArray(v) ? v[rand(v.length)] : v;
+        if (step === 3 || typeof next !== 'object' || next === null || rand(3) === 0) { node[k] = junk[rand(junk.length)]; break; }
+        node = next as Record<string, unknown>;
+      }
+      const issues = validateResource(r);
+      if (issues.length > 0) flagged++;
+    }
+    assert.ok(flagged > 300, `only ${flagged} of 400 mutated resources were flagged`);
   });
 
   test('reports several problems at once', () => {
