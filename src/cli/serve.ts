@@ -9,7 +9,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const { config, logger } = platform.services;
   await platform.app.listen({ port: config.port, host: config.host });
   printBootstrap(platform.bootstrap, config.baseUrl);
-  const workers = withWorkers ? await startWorkers(platform.services) : [];
+  const workers = withWorkers ? await startWorkers(platform.services, platform.domain) : [];
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -2,7 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from './services.ts';
 import { registerFhirRoutes } from '../fhir/http/index.ts';
+import type { Domain } from './domain.ts';
 
-export async function capabilityPlugins(services: Services): Promise<((app: FastifyInstance) => Promise<void>)[]> {
-  return [async (app) => { await registerFhirRoutes(app, services); }];
+export async function capabilityPlugins(services: Services, domain: Domain): Promise<((app: FastifyInstance) => Promise<void>)[]> {
+  return [async (app) => { await registerFhirRoutes(app, services, domain.store); }];
 }

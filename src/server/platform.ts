@@ -11,11 +11,13 @@ import { bootstrap, type BootstrapResult } from '../access/bootstrap.ts';
 import { buildApp } from './app.ts';
 import type { Services } from './services.ts';
 import { capabilityPlugins } from './capabilities.ts';
+import { createDomain, type Domain } from './domain.ts';
 
 export interface Platform {
   app: FastifyInstance;
   services: Services;
   access: AccessService;
+  domain: Domain;
   bootstrap: BootstrapResult;
   close(): Promise<void>;
 }
@@ -46,11 +48,13 @@ export async function createPlatform(opts: PlatformOptions = {}): Promise<Platfo
   });
   const boot = await bootstrap(db, access, { adminClientId: config.adminClientId, adminClientSecret: config.adminClientSecret, demo: opts.demo ?? false });
   const services: Services = { config, db, clock, logger, keys };
-  const app = await buildApp(services, { access, plugins: await capabilityPlugins(services) });
+  const domain = createDomain(services, access);
+  const app = await buildApp(services, { access, plugins: await capabilityPlugins(services, domain) });
   return {
     app,
     services,
     access,
+    domain,
     bootstrap: boot,
     async close() {
       await app.close();

@@ -2,6 +2,7 @@
 // them in the API process by default; `tessera worker` runs only them. Every worker claims work from the
 // database with SKIP LOCKED, so any number of processes can run them at once.
 import type { Services } from './services.ts';
+import type { Domain } from './domain.ts';
 
 export interface Worker {
   name: string;
@@ -9,16 +10,16 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
-export type WorkerFactory = (services: Services) => Promise<Worker>;
+export type WorkerFactory = (services: Services, domain: Domain) => Promise<Worker>;
 
 /** Registered worker factories, in start order. */
 export function workerFactories(): WorkerFactory[] {
   return [];
 }
 
-export async function startWorkers(services: Services): Promise<Worker[]> {
+export async function startWorkers(services: Services, domain: Domain): Promise<Worker[]> {
   const started: Worker[] = [];
-  for (const make of workerFactories()) started.push(await make(services));
+  for (const make of workerFactories()) started.push(await make(services, domain));
   return started;
 }
 
