@@ -668,15 +668,18 @@ function medicationActivity(ctx: ConversionContext, el: XmlElement, scope: Entry
     ctx.warn('incomplete', 'Medication entry without a medication code or name: skipped', scope.pos);
     return [];
   }
+  const out: string[] = [];
   if (isPlanned(el)) {
     const r = medicationRequest(ctx, el, scope, med);
-    return r === undefined ? [] : [r];
-  }
-  if (scope.section === 'medsAdministered' || scope.section === 'procedures') return collect([medicationAdministration(ctx, el, scope, med)]);
-  const out: string[] = [];
+    // Outside a medication list a planned medication is only an order; inside one it is also
+    // the patient's current medication, which is what a MedicationStatement records.
+    if (r === undefined || scope.section !== 'medications' || hasT(templates(el), '42')) return r === undefined ? [] : [r];
+    out.push(r);
+  } else if (scope.section === 'medsAdministered' || scope.section === 'procedures') return collect([medicationAdministration(ctx, el, scope, med)]);
   const s = base(ctx, 'MedicationStatement', el, scope);
   const st = statusOf(el);
   s.status = negated(el) ? 'not-taken' : MED_STATEMENT_STATUS[st ?? 'completed'] ?? 'unknown';
+  if (out.length) s.basedOn = [{ reference: out[0] }];
   s.medicationReference = { reference: med.ref };
   s.subject = { reference: ctx.patientRef };
   const t = medicationPeriod(el);
@@ -701,7 +704,7 @@ function medicationActivity(ctx: ConversionContext, el: XmlElement, scope: Entry
       if (disp !== undefined) out.push(disp);
     }
   }
-  if (basedOn.length) s.basedOn = basedOn;
+  if (basedOn.length) s.basedOn = [...((s.basedOn as Json[] | undefined) ?? []), ...basedOn];
   out.unshift(ctx.add(s));
   return out;
 }
