@@ -10,6 +10,8 @@ export interface Principal {
   role: RoleDefinition;
   /** the bootstrap platform-admin client: manages builders and grants, sees no FHIR data of its own */
   isPlatformAdmin: boolean;
+  /** users: their email */
+  email?: string;
 }
 
 /**
@@ -24,6 +26,11 @@ export interface AccessContext {
   writeBuilderId: string | null;
   /** builder named by the Zus-Account header, if any */
   accountHeader: string | null;
+  /**
+   * The builders among readBuilderIds reached through a cross-builder grant (read per request, never from the
+   * token). Requests touching their data are audited. Absent or empty: no grant in play.
+   */
+  grantorBuilderIds?: string[];
 }
 
 export function allowsFhir(ctx: AccessContext, action: FhirAction, resourceType: string): boolean {

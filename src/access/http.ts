@@ -1,11 +1,17 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { unauthorized, forbidden, badRequest, notFound, HttpError } from '../platform/errors.ts';
 import { readData, readPage, pageLinks, relationshipId } from '../server/jsonapi.ts';
 import type { Services } from '../server/services.ts';
 import type { AccessContext } from './context.ts';
 import { requirePermission } from './context.ts';
 import { MANAGED_ROLES, roleById, roleByName } from './roles.ts';
-import type { AccessService, AppClientRow, BuilderRow } from './service.ts';
+import type { AccessService, AppClientRow } from './service.ts';
+import { builderJson, clientJson, roleJson } from './json.ts';
+import { OAuthError } from './oauth.ts';
+import { registerOAuthRoutes } from './http-oauth.ts';
+import { registerUserRoutes } from './http-users.ts';
+import { registerGrantRoutes } from './http-grants.ts';
+import { registerAudit } from './audit.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -19,7 +25,7 @@ export function getAccess(request: FastifyRequest): AccessContext {
   return request.access;
 }
 
-const header = (request: FastifyRequest, name: string): string | undefined => {
+export const header = (request: FastifyRequest, name: string): string | undefined => {
   const v = request.headers[name];
   return Array.isArray(v) ? v[0] : v;
 };
@@ -27,39 +33,40 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
 /** Public paths: everything else requires a bearer token. */
 function isPublic(url: string): boolean {
   const path = url.split('?')[0]!;
-  return path === '/healthz' || path === '/readyz' || path === '/oauth/token' || path === '/fhir/metadata'
+  return path === '/healthz' || path === '/readyz' || path === '/fhir/metadata'
+    || path === '/oauth/token' || path === '/oauth/authorize' || path === '/oauth/revoke'
+    // the mailed token (or the email, for a reset request) is the credential of these
+    || path === '/auth/password-reset' || path === '/auth/password-reset-requests' || path === '/auth/verify-email'
     || path.startsWith('/.well-known/') || path === '/' || path === '/openapi.json';
 }
 
-const isoOf = (d: Date) => d.toISOString();
-
-function builderJson(b: BuilderRow) {
-  return { type: 'auth/builders', id: b.id, attributes: { name: b.name, createdAt: isoOf(b.created_at), updatedAt: isoOf(b.updated_at) } };
+/** Client credentials of a token/revocation request: HTTP Basic (RFC 6749 §2.3.1) or body parameters. */
+export function clientCredentialsOf(request: FastifyRequest, body: Record<string, unknown>): { clientId?: string; clientSecret?: string } {
+  let clientId = typeof body.client_id === 'string' ? body.client_id : undefined;
+  let clientSecret = typeof body.client_secret === 'string' ? body.client_secret : undefined;
+  const basic = /^Basic\s+(\S+)$/i.exec(header(request, 'authorization') ?? '');
+  if (basic) {
+    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    if (i > 0) {
+      clientId = decodeURIComponent(decoded.slice(0, i));
+      clientSecret = decodeURIComponent(decoded.slice(i + 1));
+    }
+  }
+  return { clientId, clientSecret };
 }
 
-function clientJson(c: AppClientRow, secret?: string) {
-  return {
-    type: 'auth/app-clients',
-    id: c.id,
-    attributes: {
-      name: c.name,
-      type: c.client_type,
-      userType: c.user_type,
-      clientId: c.id,
-      ...(secret ? { clientSecret: secret } : {}),
-      active: c.active,
-      createdAt: isoOf(c.created_at),
-      updatedAt: isoOf(c.updated_at),
-    },
-    relationships: {
-      'auth/roles': { data: { type: 'auth/roles', id: c.role_id } },
-      'auth/builders': { data: c.builder_id ? { type: 'auth/builders', id: c.builder_id } : null },
-    },
-  };
-}
-
-function roleJson(r: (typeof MANAGED_ROLES)[number], at: string) {
-  return { type: 'auth/roles', id: r.id, attributes: { createdAt: at, description: r.description, isManaged: true, name: r.name, permissions: r.permissions, updatedAt: at } };
+export function sendOAuthError(reply: FastifyReply, err: unknown) {
+  if (err instanceof OAuthError) {
+    for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+    return reply.status(err.status).send({ error: err.error, error_description: err.message });
+  }
+  if (err instanceof HttpError) {
+    for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+    const error = err.status === 401 ? 'invalid_client' : err.status === 429 ? 'too_many_requests' : err.message.split(':')[0]!.includes(' ') ? 'invalid_request' : err.message.split(':')[0]!;
+    return reply.status(err.status).send({ error, error_description: err.message });
+  }
+  throw err;
 }
 
 export async function registerAccess(app: FastifyInstance, services: Services, access: AccessService): Promise<void> {
@@ -82,29 +89,27 @@ export async function registerAccess(app: FastifyInstance, services: Services, a
     const b = (request.body ?? {}) as Record<string, unknown>;
     const str = (k: string) => (typeof b[k] === 'string' ? (b[k] as string) : undefined);
     const grant = str('grant_type');
-    reply.header('cache-control', 'no-store');
-    if (grant !== 'client_credentials') {
-      return reply.status(400).send({ error: 'unsupported_grant_type', error_description: 'Only grant_type=client_credentials is supported for machine clients' });
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+    if (grant !== 'client_credentials' && grant !== 'authorization_code' && grant !== 'refresh_token') {
+      // No password grant, on purpose: people type their password only into Tessera's login page.
+      return reply.status(400).send({ error: 'unsupported_grant_type', error_description: 'Supported: client_credentials (machine clients), authorization_code with PKCE and refresh_token (users)' });
     }
-    // Basic auth (RFC 6749 §2.3.1) or body parameters.
-    let clientId = str('client_id');
-    let clientSecret = str('client_secret');
-    const basic = /^Basic\s+(\S+)$/i.exec(header(request, 'authorization') ?? '');
-    if (basic) {
-      const [id, secret] = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':');
-      clientId = id ? decodeURIComponent(id) : clientId;
-      clientSecret = secret ? decodeURIComponent(secret) : clientSecret;
-    }
-    if (!clientId || !clientSecret) return reply.status(400).send({ error: 'invalid_request', error_description: 'client_id and client_secret are required' });
+    const { clientId, clientSecret } = clientCredentialsOf(request, b);
     try {
-      return await access.clientCredentialsToken(clientId, clientSecret, str('audience'));
-    } catch (err) {
-      if (err instanceof HttpError) {
-        for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
-        const error = err.status === 401 ? 'invalid_client' : err.status === 429 ? 'too_many_requests' : err.message.split(':')[0]!.includes(' ') ? 'invalid_request' : err.message.split(':')[0]!;
-        return reply.status(err.status).send({ error, error_description: err.message });
+      if (grant === 'client_credentials') {
+        if (!clientId || !clientSecret) return reply.status(400).send({ error: 'invalid_request', error_description: 'client_id and client_secret are required' });
+        return await access.clientCredentialsToken(clientId, clientSecret, str('audience'));
       }
-      throw err;
+      if (!clientId) return reply.status(400).send({ error: 'invalid_request', error_description: 'client_id is required' });
+      await access.enforceTokenRate(clientId);
+      const client = await access.oauth.authenticateClient(clientId, clientSecret);
+      const loadUser = (id: string) => access.users.get(id);
+      if (grant === 'authorization_code') {
+        return await access.oauth.exchangeCode({ code: str('code'), redirectUri: str('redirect_uri'), codeVerifier: str('code_verifier'), audience: str('audience'), client, loadUser });
+      }
+      return await access.oauth.refresh({ refreshToken: str('refresh_token'), audience: str('audience'), client, loadUser });
+    } catch (err) {
+      return sendOAuthError(reply, err);
     }
   });
 
@@ -155,14 +160,14 @@ export async function registerAccess(app: FastifyInstance, services: Services, a
 
   // ---- app clients ------------------------------------------------------------------------------------
   /** Which builder a management call targets: body relationship, then Zus-Account, then the caller's own. */
-  const targetBuilder = async (ctx: AccessContext, fromBody: string | undefined): Promise<string> => {
+  const targetBuilder = async (ctx: AccessContext, fromBody: string | undefined, permission = 'auth:app-clients:manage'): Promise<string> => {
     const wanted = fromBody ?? ctx.accountHeader ?? ctx.principal.builderId ?? undefined;
     if (!wanted) throw badRequest('Name the builder in relationships.auth/builders or the Zus-Account header');
     if (ctx.principal.isPlatformAdmin) {
       if (!(await access.getBuilder(wanted))) throw notFound('Builder not found');
       return wanted;
     }
-    requirePermission(ctx, 'auth:app-clients:manage');
+    requirePermission(ctx, permission);
     if (ctx.writeBuilderId !== wanted && !ctx.readBuilderIds.includes(wanted)) throw forbidden('No access to that builder');
     return wanted;
   };
@@ -188,6 +193,7 @@ export async function registerAccess(app: FastifyInstance, services: Services, a
       clientType: String(attributes.type ?? 'machine_to_machine'),
       userType: typeof attributes.userType === 'string' ? attributes.userType : 'builder',
       roleId,
+      redirectUris: attributes.redirectUris,
     });
     return reply.status(201).header('location', `/auth/app-clients/${client.id}`).send({ data: clientJson(client, secret) });
   });
@@ -217,6 +223,7 @@ export async function registerAccess(app: FastifyInstance, services: Services, a
       name: typeof attributes.name === 'string' ? attributes.name : undefined,
       roleId: relationshipId(relationships, 'auth/roles'),
       active: typeof attributes.active === 'boolean' ? attributes.active : undefined,
+      redirectUris: attributes.redirectUris,
     });
     return { data: clientJson(updated) };
   });
@@ -232,4 +239,9 @@ export async function registerAccess(app: FastifyInstance, services: Services, a
     const { client, secret } = await access.rotateSecret(c.id);
     return { data: clientJson(client, secret) };
   });
+
+  registerAudit(app, services);
+  await registerOAuthRoutes(app, services, access);
+  await registerUserRoutes(app, services, access, targetBuilder);
+  await registerGrantRoutes(app, services, access);
 }

@@ -1,7 +1,13 @@
 export * from './context.ts';
 export * from './roles.ts';
 export * from './policy.ts';
-export { AccessService, type AccessSettings, type AppClientRow, type BuilderRow } from './service.ts';
+export { AccessService, USE_GRANTS_PERMISSION, checkRedirectUris, type AccessSettings, type AppClientRow, type BuilderRow } from './service.ts';
 export { getAccess, registerAccess } from './http.ts';
 export { loadKeyRing, hashSecret, type KeyRing } from './keys.ts';
 export { bootstrap } from './bootstrap.ts';
+export { UserService, type UserRow } from './users.ts';
+export { GrantService, type GrantRow } from './grants.ts';
+export { OAuthService, OAuthError, pkceChallenge } from './oauth.ts';
+export type { Mailer, MailMessage } from './mail.ts';
+export type { AuthFlowSettings } from './settings.ts';
+export { grantCommand, builderCommand, clientCommand, mailCommand } from './cli.ts';

@@ -9,6 +9,11 @@ import { hashSecret, type KeyRing } from './keys.ts';
 import { MANAGED_ROLES, roleById, roleByName } from './roles.ts';
 import { issueAccessToken, verifyAccessToken, type TokenSettings } from './tokens.ts';
 import type { AccessContext, Principal } from './context.ts';
+import { authFlowSettingsFromEnv, type AuthFlowSettings } from './settings.ts';
+import { createMailer, type Mailer } from './mail.ts';
+import { UserService } from './users.ts';
+import { GrantService } from './grants.ts';
+import { OAuthService } from './oauth.ts';
 
 export interface BuilderRow {
   id: string;
@@ -27,6 +32,8 @@ export interface AppClientRow {
   secret_hash: string;
   is_platform_admin: boolean;
   active: boolean;
+  /** where browser/native apps may be sent back after login (exact match) */
+  redirect_uris: string[];
   created_at: Date;
   updated_at: Date;
 }
@@ -35,15 +42,35 @@ export const CLIENT_TYPES = ['machine_to_machine', 'native', 'regular_web_applic
 
 export interface AccessSettings extends TokenSettings {
   tokenRateLimitPerHour: number;
+  /** user login, password and mail settings (defaults from the environment, see settings.ts) */
+  flows: AuthFlowSettings;
 }
 
+/** The permission that lets a principal use cross-builder grants (Builder Admin only). */
+export const USE_GRANTS_PERMISSION = 'auth:cross-builder-grants:use';
+
 export class AccessService {
+  readonly settings: AccessSettings;
+  readonly mailer: Mailer;
+  readonly users: UserService;
+  readonly grants: GrantService;
+  readonly oauth: OAuthService;
+
   constructor(
     readonly db: Database,
     readonly clock: Clock,
     readonly keys: KeyRing,
-    readonly settings: AccessSettings,
-  ) {}
+    settings: TokenSettings & { tokenRateLimitPerHour: number; flows?: Partial<AuthFlowSettings> },
+    /** public base URL for links in mails (read per use: tests learn their port after start) */
+    baseUrl: () => string = () => settings.audiences[0] ?? '',
+  ) {
+    // The audiences array is kept (not copied): the test helper adds its real URL to it after start.
+    this.settings = Object.assign(settings, { flows: { ...authFlowSettingsFromEnv(), ...settings.flows } });
+    this.mailer = createMailer(db, clock, this.settings.flows.smtpUrl, this.settings.flows.mailFrom);
+    this.users = new UserService(db, clock, this.mailer, this.settings.flows, baseUrl);
+    this.grants = new GrantService(db, clock);
+    this.oauth = new OAuthService(db, clock, keys, this.settings, (id) => this.getClient(id));
+  }
 
   // ---- builders -------------------------------------------------------------------------------------
   async createBuilder(name: string, q: Queryable = this.db): Promise<BuilderRow> {
@@ -78,19 +105,20 @@ export class AccessService {
   }
 
   // ---- app clients ----------------------------------------------------------------------------------
-  async createClient(input: { builderId: string | null; name: string; clientType: string; userType?: string; roleId: string; isPlatformAdmin?: boolean; id?: string; secret?: string }, q: Queryable = this.db): Promise<{ client: AppClientRow; secret: string }> {
+  async createClient(input: { builderId: string | null; name: string; clientType: string; userType?: string; roleId: string; isPlatformAdmin?: boolean; id?: string; secret?: string; redirectUris?: unknown }, q: Queryable = this.db): Promise<{ client: AppClientRow; secret: string }> {
     if (!roleById(input.roleId)) throw badRequest(`Unknown role '${input.roleId}'`, [{ code: 'value', message: `Unknown role '${input.roleId}'`, path: '/data/relationships/auth~1roles/data/id' }]);
     if (!(CLIENT_TYPES as readonly string[]).includes(input.clientType)) {
       throw badRequest(`type must be one of ${CLIENT_TYPES.join(', ')}`, [{ code: 'value', message: `type must be one of ${CLIENT_TYPES.join(', ')}`, path: '/data/attributes/type' }]);
     }
     if (!input.name?.trim()) throw badRequest('An app client needs a name', [{ code: 'required', message: 'name is required', path: '/data/attributes/name' }]);
+    const redirectUris = checkRedirectUris(input.redirectUris ?? [], input.clientType);
     const secret = input.secret ?? newSecret();
     const now = this.clock.now();
     try {
       const r = await q.query<AppClientRow>(
-        `INSERT INTO app_clients (id, builder_id, name, client_type, user_type, role_id, secret_hash, is_platform_admin, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING *`,
-        [input.id ?? newId(), input.builderId, input.name.trim(), input.clientType, input.userType ?? 'builder', input.roleId, hashSecret(secret), input.isPlatformAdmin ?? false, now],
+        `INSERT INTO app_clients (id, builder_id, name, client_type, user_type, role_id, secret_hash, is_platform_admin, created_at, updated_at, redirect_uris)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10::text[]) RETURNING *`,
+        [input.id ?? newId(), input.builderId, input.name.trim(), input.clientType, input.userType ?? 'builder', input.roleId, hashSecret(secret), input.isPlatformAdmin ?? false, now, redirectUris],
       );
       return { client: r.rows[0]!, secret };
     } catch (err) {
@@ -109,12 +137,19 @@ export class AccessService {
     return { rows, total };
   }
 
-  async updateClient(id: string, changes: { name?: string; roleId?: string; active?: boolean }): Promise<AppClientRow> {
+  async updateClient(id: string, changes: { name?: string; roleId?: string; active?: boolean; redirectUris?: unknown }): Promise<AppClientRow> {
     if (changes.roleId !== undefined && !roleById(changes.roleId)) throw badRequest(`Unknown role '${changes.roleId}'`);
+    let redirectUris: string[] | null = null;
+    if (changes.redirectUris !== undefined) {
+      const current = await this.getClient(id);
+      if (!current) throw notFound('App client not found');
+      redirectUris = checkRedirectUris(changes.redirectUris, current.client_type);
+    }
     const r = await this.db.query<AppClientRow>(
-      `UPDATE app_clients SET name = COALESCE($2, name), role_id = COALESCE($3, role_id), active = COALESCE($4, active), updated_at = $5
+      `UPDATE app_clients SET name = COALESCE($2, name), role_id = COALESCE($3, role_id), active = COALESCE($4, active), updated_at = $5,
+         redirect_uris = COALESCE($6::text[], redirect_uris)
        WHERE id = $1 RETURNING *`,
-      [id, changes.name ?? null, changes.roleId ?? null, changes.active ?? null, this.clock.now()],
+      [id, changes.name ?? null, changes.roleId ?? null, changes.active ?? null, this.clock.now(), redirectUris],
     );
     if (!r.rows[0]) throw notFound('App client not found');
     return r.rows[0];
@@ -152,7 +187,7 @@ export class AccessService {
     return { access_token: token, token_type: 'Bearer', expires_in: this.settings.ttlSeconds };
   }
 
-  private async enforceTokenRate(clientId: string): Promise<void> {
+  async enforceTokenRate(clientId: string): Promise<void> {
     const limit = this.settings.tokenRateLimitPerHour;
     const now = this.clock.nowMs();
     const windowStart = new Date(now - 3600_000);
@@ -170,7 +205,11 @@ export class AccessService {
     if (Math.random() < 0.01) await this.db.query('DELETE FROM token_requests WHERE requested_at < $1', [windowStart]);
   }
 
-  /** Turns a bearer token and Zus-Account header into the request's AccessContext (401/403 otherwise). */
+  /**
+   * Turns a bearer token and Zus-Account header into the request's AccessContext (401/403 otherwise). Status,
+   * role and grants come from the database on every request, never from the token, so deactivation, role changes,
+   * logouts and grant revocations apply to the next request.
+   */
   async authenticate(authorization: string | undefined, accountHeader: string | undefined): Promise<AccessContext> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!m) throw unauthorized('A bearer token is required');
@@ -178,24 +217,69 @@ export class AccessService {
     if (!verified) throw unauthorized('The bearer token is invalid or expired');
     let principal: Principal;
     if (verified.kind === 'client') {
-      // The database, not the token, is the source of truth for role and status: changes apply on the next request.
-      const client = await this.getClient(verified.id);
+      const client = (await this.db.query<AppClientRow & { revoked: boolean }>(
+        'SELECT c.*, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) AS revoked FROM app_clients c WHERE c.id = $1',
+        [verified.id, verified.jti ?? ''],
+      )).rows[0];
       if (!client || !client.active) throw unauthorized('The client of this token is no longer active');
+      if (client.revoked) throw unauthorized('The bearer token has been revoked');
       principal = { kind: 'client', id: client.id, builderId: client.builder_id, role: roleById(client.role_id) ?? roleByName('Permissionless')!, isPlatformAdmin: client.is_platform_admin };
     } else {
-      throw unauthorized('User tokens are not supported yet');
+      const user = (await this.db.query<{ id: string; builder_id: string; role_id: string; email: string; active: boolean; revoked_at: Date | null; expires_at: Date }>(
+        `SELECT u.id, u.builder_id, u.role_id, u.email, u.active, s.revoked_at, s.expires_at
+         FROM users u JOIN auth_sessions s ON s.user_id = u.id AND s.id = $2 WHERE u.id = $1`,
+        [verified.id, verified.sessionId],
+      )).rows[0];
+      if (!user || !user.active) throw unauthorized('The user of this token is no longer active');
+      if (user.revoked_at || user.expires_at.getTime() <= this.clock.nowMs()) throw unauthorized('The login of this token has ended');
+      principal = { kind: 'user', id: user.id, builderId: user.builder_id, role: roleById(user.role_id) ?? roleByName('Permissionless')!, isPlatformAdmin: false, email: user.email };
     }
+    return this.contextFor(principal, accountHeader);
+  }
+
+  /** The builders a principal acts for in one request, given the Zus-Account header. */
+  async contextFor(principal: Principal, accountHeader: string | undefined): Promise<AccessContext> {
     const account = accountHeader?.trim() || null;
     if (principal.isPlatformAdmin) {
-      return { principal, readBuilderIds: [], writeBuilderId: null, accountHeader: account };
+      return { principal, readBuilderIds: [], writeBuilderId: null, accountHeader: account, grantorBuilderIds: [] };
     }
     const home = principal.builderId!;
+    // Only principals whose role may use grants see them at all (Builder Admin): for everyone else a grant does not exist.
+    const grantors = principal.role.permissions.includes(USE_GRANTS_PERMISSION) ? await this.grants.grantorsOf(home) : [];
     if (account && account !== home) {
-      // Cross-builder grants come with the grants feature; without one, nothing is revealed about that builder.
-      throw forbidden('No access to the builder named in Zus-Account');
+      // Same answer whether the builder exists, exists without a grant, or had a revoked grant: nothing is revealed.
+      if (!grantors.includes(account)) throw forbidden('No access to the builder named in Zus-Account');
+      return { principal, readBuilderIds: [account], writeBuilderId: account, accountHeader: account, grantorBuilderIds: [account] };
     }
-    return { principal, readBuilderIds: [home], writeBuilderId: home, accountHeader: account };
+    if (account === home) return { principal, readBuilderIds: [home], writeBuilderId: home, accountHeader: account, grantorBuilderIds: [] };
+    return { principal, readBuilderIds: [home, ...grantors], writeBuilderId: home, accountHeader: null, grantorBuilderIds: grantors };
   }
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Redirect URIs must be absolute, without fragment; https, or http only on loopback (RFC 8252 §7.3); native apps
+ * may also use a private-use scheme (com.example.app:/callback, RFC 8252 §7.1).
+ */
+export function checkRedirectUris(value: unknown, clientType: string): string[] {
+  const fail = (message: string) => badRequest(message, [{ code: 'value', message, path: '/data/attributes/redirectUris' }]);
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw fail('redirectUris must be an array of URLs');
+  if (value.length > 20) throw fail('At most 20 redirect URIs');
+  if (value.length > 0 && clientType === 'machine_to_machine') throw fail('machine_to_machine clients have no redirect URIs');
+  for (const v of value as string[]) {
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      throw fail(`'${v}' is not an absolute URL`);
+    }
+    if (u.hash || v.includes('#')) throw fail(`'${v}' must not contain a fragment`);
+    const privateScheme = clientType === 'native' && /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(u.protocol);
+    const ok = u.protocol === 'https:' || (u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname)) || privateScheme;
+    if (!ok) throw fail(`'${v}' must use https (http only on localhost${clientType === 'native' ? ', or a private-use scheme' : ''})`);
+  }
+  return [...new Set(value as string[])];
 }
 
 function safeEqualHex(a: string, b: string): boolean {

@@ -26,6 +26,10 @@ export interface TokenSubject {
   isPlatformAdmin: boolean;
   email?: string;
   authenticatedBy: string;
+  /** user tokens: the login session (revoking it ends the token) and the app client the user logged in through */
+  sessionId?: string;
+  clientId?: string;
+  scope?: string;
 }
 
 export interface TokenSettings {
@@ -51,6 +55,9 @@ export async function issueAccessToken(keys: KeyRing, clock: Clock, settings: To
   } else {
     claims[CLAIM.userId] = subject.id;
     if (subject.email) claims[CLAIM.email] = subject.email;
+    if (subject.sessionId) claims.sid = subject.sessionId;
+    if (subject.clientId) claims.azp = subject.clientId;
+    if (subject.scope) claims.scope = subject.scope;
   }
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'ES256', kid: keys.kid, typ: 'JWT' })
@@ -69,6 +76,9 @@ export interface VerifiedToken {
   builderId: string | null;
   jti: string | undefined;
   expiresAt: number;
+  /** user tokens: login session id and the app client it was issued to */
+  sessionId?: string;
+  clientId?: string;
 }
 
 /** Verifies signature, issuer, audience and expiry against the injected clock; returns null when invalid. */
@@ -85,7 +95,10 @@ export async function verifyAccessToken(keys: KeyRing, clock: Clock, settings: T
     const builderId = payload[CLAIM.builderId];
     const base = { builderId: typeof builderId === 'string' ? builderId : null, jti: payload.jti, expiresAt: payload.exp ?? 0 };
     if (typeof clientId === 'string') return { kind: 'client', id: clientId, ...base };
-    if (typeof userId === 'string') return { kind: 'user', id: userId, ...base };
+    if (typeof userId === 'string') {
+      if (typeof payload.sid !== 'string') return null; // every user token belongs to a revocable login session
+      return { kind: 'user', id: userId, ...base, sessionId: payload.sid, clientId: typeof payload.azp === 'string' ? payload.azp : undefined };
+    }
     return null;
   } catch (err) {
     if (err instanceof joseErrors.JOSEError || err instanceof TypeError) return null;
