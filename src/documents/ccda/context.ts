@@ -24,7 +24,20 @@ function choicePrefix(key: string): string | undefined {
 
 /** What an entry is about; two entries sharing an id but not this are different facts, not duplicates. */
 function identity(r: FhirResource): string {
-  return JSON.stringify(r.code ?? r.vaccineCode ?? r.medicationReference ?? r.type ?? r.description ?? r.relationship ?? null);
+  const v = (r.code ?? r.vaccineCode ?? r.medicationReference ?? r.type ?? r.description ?? r.relationship) as
+    { coding?: { system?: string; code?: string }[]; text?: string; reference?: string } | undefined;
+  if (v === undefined || typeof v !== 'object') return JSON.stringify(v ?? null);
+  const first = v.coding?.[0];
+  return first !== undefined ? `${first.system ?? ''}|${first.code ?? ''}` : v.reference ?? v.text ?? JSON.stringify(v);
+}
+
+const DATE_KEYS = ['occurrenceDateTime', 'effectiveDateTime', 'performedDateTime', 'onsetDateTime', 'authoredOn'];
+
+/** Two resources with one id describe the same fact when their codes agree and their dates don't conflict. */
+function sameFact(a: FhirResource, b: FhirResource): boolean {
+  if (identity(a) !== identity(b)) return false;
+  for (const k of DATE_KEYS) if (a[k] !== undefined && b[k] !== undefined && a[k] !== b[k]) return false;
+  return true;
 }
 
 function mergeInto(target: FhirResource, extra: FhirResource): void {
@@ -66,9 +79,9 @@ export class ConversionContext {
   add(resource: FhirResource): string {
     let ref = `${resource.resourceType}/${resource.id}`;
     let existing = this.resources.get(ref);
-    if (existing !== undefined && identity(existing) !== identity(resource)) {
+    if (existing !== undefined && !sameFact(existing, resource)) {
       // Same id, different content (senders reuse ids): keep both, with a derived stable id.
-      resource.id = deterministicId(resource.id ?? '', identity(resource));
+      resource.id = deterministicId(resource.id ?? '', identity(resource), ...DATE_KEYS.map((k) => String(resource[k] ?? '')));
       ref = `${resource.resourceType}/${resource.id}`;
       existing = this.resources.get(ref);
     }
