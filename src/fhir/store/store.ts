@@ -185,7 +185,7 @@ export class FhirStore {
       if (found.length > 1) throw preconditionFailed(`Multiple ${type} resources match '${criteria}'`);
       if (found.length === 1) {
         if (resource?.id !== undefined && resource.id !== found[0]) throw badRequest(`Resource id '${resource.id}' does not match the resource found by '${criteria}'`);
-        return (await this.writeBatch(tx, ctx, [{ action: 'update', type, id: found[0]!, resource, ifMatch: opts.ifMatch }], opts))[0]!;
+        return (await this.writeBatch(tx, ctx, [{ action: 'update', type, id: found[0]!, resource: { ...resource, id: found[0]! }, ifMatch: opts.ifMatch }], opts))[0]!;
       }
       if (typeof resource?.id === 'string') return (await this.writeBatch(tx, ctx, [{ action: 'update', type, id: resource.id, resource }], opts))[0]!;
       return (await this.writeBatch(tx, ctx, [{ action: 'create', type, resource }], opts))[0]!;
