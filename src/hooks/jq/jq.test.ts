@@ -1,0 +1,155 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compileJq, checkJq, JqParseError, JqLimitError, JqRuntimeError } from './index.ts';
+import { parseJqTests, runJqTest } from './testfile.ts';
+import { jqCommand } from './cli.ts';
+
+const corpus = new URL('../../../../shared/corpora/jq/', import.meta.url).pathname;
+
+// Cases left out of the corpus run, with the reason (also listed in docs/jq.md).
+const LEFT_OUT: Record<string, string> = {
+  '$ENV.PAGER': 'environment access is disabled in hook filters ($ENV is {})',
+  'env.PAGER': 'environment access is disabled in hook filters (env is {})',
+};
+
+for (const file of ['man.test', 'manonig.test']) {
+  describe(`jq corpus ${file}`, () => {
+    const path = join(corpus, file);
+    if (!existsSync(path)) {
+      test.skip(`corpus ${path} not present`, () => {});
+      return;
+    }
+    const cases = parseJqTests(readFileSync(path, 'utf8'));
+    test(`every case passes except the documented left-out ones`, () => {
+      const failures: string[] = [];
+      let passed = 0, skipped = 0;
+      for (const t of cases) {
+        if (LEFT_OUT[t.program]) { skipped++; continue; }
+        const r = runJqTest(t);
+        if (r.ok) passed++;
+        else failures.push(`line ${t.line}: ${t.program}\n  ${r.detail}`);
+      }
+      const rate = passed / (cases.length - skipped);
+      assert.deepEqual(failures, []);
+      assert.ok(rate === 1, `pass rate ${rate}`);
+      assert.ok(cases.length > (file === 'man.test' ? 200 : 15));
+    });
+  });
+}
+
+describe('jq language', () => {
+  const run = (f: string, input: unknown = null) => compileJq(f).run(input);
+  test('paths, pipes, alternatives, optional', () => {
+    assert.deepEqual(run('.a.b, .["x"], (.c // "d")', { a: { b: 1 }, x: 2, c: null }), [1, 2, 'd']);
+    assert.deepEqual(run('.[1:3], .[-1:], .[1]', [1, 2, 3, 4]), [[2, 3], [4], 2]);
+    assert.deepEqual(run('[.[] | .a?]', [1, { a: 2 }, 'x']), [[2]]);
+    assert.deepEqual(run('[..]', [[1]]), [[[[1]], [1], 1]]);
+    assert.deepEqual(run('.meta.tag[]? | .code', { resourceType: 'X' }), []);
+    assert.deepEqual(run('.constructor, .__proto__, .toString', {}), [null, null, null]);
+  });
+  test('total ordering across types', () => {
+    assert.deepEqual(run('sort', [{}, [], 'a', 1, true, false, null]), [[null, false, true, 1, 'a', [], {}]]);
+  });
+  test('functions, closures, recursion, destructuring', () => {
+    assert.deepEqual(run('def f(g): [g, g]; def fac: if . <= 1 then 1 else . * (. - 1 | fac) end; f(5 | fac)'), [[120, 120]]);
+    assert.deepEqual(run('. as [$a, {b: $c}] | $a + $c', [1, { b: 2 }]), [3]);
+    assert.deepEqual(run('. as {a: $x} ?// [$x] | $x', [7]), [7]);
+    assert.deepEqual(run('[label $f | range(10) | ., (select(. == 2) | break $f)]'), [[0, 1, 2]]);
+  });
+  test('assignment operators', () => {
+    assert.deepEqual(run('.a += 1 | .b //= 5 | .c |= length | del(.d)', { a: 1, c: 'abc', d: 0 }), [{ a: 2, c: 3, b: 5 }]);
+    assert.deepEqual(run('(.[] | select(. > 1)) |= empty', [1, 2, 3, 1]), [[1, 1]]);
+  });
+  test('errors: try/catch sees jq messages; uncaught errors surface from run()', () => {
+    assert.deepEqual(run('try (1 / .) catch .', 0), ['number (1) and number (0) cannot be divided because the divisor is zero']);
+    assert.deepEqual(run('[.[] | try .a catch .]', [{ a: 1 }, 'x']), [[1, 'Cannot index string with string "a"']]);
+    assert.throws(() => run('.a', 5), (e: unknown) => e instanceof JqRuntimeError && e.message === 'Cannot index number with string "a"');
+  });
+  test('regex flags and safety', () => {
+    assert.deepEqual(run('[test("A B"; "ix"), test("^b"), test("^b"; "s")]', 'a\nb'), [[false, true, false]]);
+    assert.throws(() => run('test("(a+)+$")', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!'), JqRuntimeError);
+    assert.throws(() => run('test("(a|aa)*$")', 'aaaa'), /nested quantifiers/);
+  });
+  test('formats', () => {
+    assert.deepEqual(run('@base64 "x\\(.a)", (.a | @base64d), (.b | @uri), ([.a, 1, null] | @csv)', { a: 'aGk=', b: 'a b&é' }),
+      ['xYUdrPQ==', 'hi', 'a%20b%26%C3%A9', '"aGk=",1,']);
+  });
+});
+
+describe('compile errors', () => {
+  test('JqParseError carries position, line and column', () => {
+    try {
+      compileJq('.a |\n  .b ]');
+      assert.fail('should not compile');
+    } catch (err) {
+      assert.ok(err instanceof JqParseError);
+      assert.equal(err.line, 2);
+      assert.equal(err.column, 6);
+      assert.equal(err.position, 10);
+    }
+    assert.match(String(checkJq('foo(1)')?.message), /foo\/1 is not defined/);
+    assert.equal(checkJq('.a'), null);
+  });
+});
+
+describe('hook matching', () => {
+  const obs = { resourceType: 'Observation', code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] } };
+  test('first output truthy → match; errors / no output → no match', () => {
+    assert.deepEqual(compileJq('.resourceType == "Observation" and any(.code.coding[]; .code == "8867-4")').matches(obs), { matched: true });
+    assert.equal(compileJq('select(.resourceType == "Patient")').matches(obs).matched, false);
+    assert.equal(compileJq('empty').matches(obs).matched, false);
+    assert.equal(compileJq('null, true').matches(obs).matched, false);
+    const err = compileJq('.code | error("boom")').matches(obs);
+    assert.equal(err.matched, false);
+    assert.equal(err.error, 'boom');
+    assert.equal(err.aborted, undefined);
+  });
+  test('runaway filters are stopped by the budget', () => {
+    const cases: [string, 'steps' | 'memory' | 'depth'][] = [
+      ['[repeat(1)] | length > 0', 'memory'],
+      ['range(1e12) | select(. < 0)', 'steps'],
+      ['def f: f; f', 'depth'],
+      ['def f: 1 + f; f', 'depth'],
+      ['[range(1e9)] | length', 'memory'],
+      ['"x" * 1e9', 'memory'],
+      ['reduce range(1e7) as $i (""; . + "xxxxxxxxxx")', 'steps'],
+      ['last(repeat(1))', 'steps'],
+      ['[limit(1e9; repeat("abc"))] | length', 'memory'],
+      ['until(false; .)', 'steps'],
+      ['reduce range(100000) as $i ({}; .["k\\($i)"] = $i) | length', 'steps'],
+    ];
+    for (const [f, kind] of cases) {
+      const r = compileJq(f).matches({ a: 1 });
+      assert.equal(r.matched, false, f);
+      assert.equal(r.aborted, kind, `${f}: ${JSON.stringify(r)}`);
+    }
+    assert.throws(() => compileJq('repeat(1)').run(null), JqLimitError);
+    assert.throws(() => compileJq('[range(20)]').run(null, { maxSteps: 10 }), JqLimitError);
+    assert.deepEqual(compileJq('[limit(3; repeat(1))]').run(null), [[1, 1, 1]]);
+  });
+});
+
+describe('tessera jq CLI', () => {
+  const capture = async (argv: string[]) => {
+    const chunks: string[] = [];
+    const code = await jqCommand(argv, { stdout: (s) => { chunks.push(s); }, stderr: () => {} });
+    return { code, out: chunks.join('') };
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-jq-'));
+  test('evaluates a filter over a stream of JSON inputs', async () => {
+    const f = join(dir, 'in.json');
+    writeFileSync(f, '{"a":1} {"a":"x"}\n[1,2]');
+    assert.deepEqual(await capture(['-r', '.a? // .[0]', f]), { code: 0, out: '1\nx\n1\n' });
+    assert.deepEqual(await capture(['-n', '--arg', 'v', 'hi', '[$v, 1]']), { code: 0, out: '["hi",1]\n' });
+  });
+  test('--run-tests ends with the summary line', async () => {
+    const f = join(dir, 't.test');
+    writeFileSync(f, '# comment\n.a\n{"a":1}\n1\n\n%%FAIL\n{(0):1}\njq: error: Cannot use number (0) as object key at <top-level>, line 1:\n\n.[]\n[1,2]\n1\n3\n');
+    const { code, out } = await capture(['--run-tests', f]);
+    assert.equal(code, 1);
+    assert.match(out, /\n2 passed, 1 failed\n$/);
+  });
+});
