@@ -213,7 +213,7 @@ describe('result shaping and paging', () => {
   });
   test('_elements keeps only the listed elements and marks SUBSETTED', async () => {
     const { query, result } = await store.search(A, 'Patient', qs(`_id=${ids.Smith}&_elements=birthDate`));
-    const bundle = renderSearchBundle('http://tessera.test/fhir', query, result) as { entry: { resource: FhirResource }[] };
+    const bundle = renderSearchBundle('http://tessera.test/fhir', query, result) as unknown as { entry: { resource: FhirResource }[] };
     const r = bundle.entry[0]!.resource;
     assert.deepEqual(Object.keys(r).sort(), ['birthDate', 'id', 'meta', 'resourceType']);
     assert.ok(r.meta!.tag!.some((t) => t.code === 'SUBSETTED'));
@@ -230,7 +230,7 @@ describe('result shaping and paging', () => {
     assert.deepEqual(rev.result.included.map((r) => r.type).sort(), ['Observation', 'Observation', 'Provenance']);
     const all = await store.search(A, 'Encounter', qs(`_id=${ids.enc}&_include=*`));
     assert.deepEqual(all.result.included.map((r) => r.id), [ids.Smith]);
-    const bundle = renderSearchBundle('http://tessera.test/fhir', inc.query, inc.result) as { entry: { search: { mode: string } }[] };
+    const bundle = renderSearchBundle('http://tessera.test/fhir', inc.query, inc.result) as unknown as { entry: { search: { mode: string } }[] };
     assert.deepEqual(bundle.entry.map((e) => e.search.mode), ['match', 'match', 'include']);
   });
 });

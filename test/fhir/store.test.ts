@@ -48,7 +48,7 @@ describe('create / read / update / delete', () => {
     const u = await store.update(A, 'Patient', o.id, { ...o.resource!, meta: { tag: [{ system: OWNER_TAG_SYSTEM, code: 'builder/builder-b' }] }, gender: 'female' });
     assert.equal(u.versionId, 2);
     assert.deepEqual(u.resource!.meta!.tag, [{ system: OWNER_TAG_SYSTEM, code: 'builder/builder-a' }]);
-    assert.equal((u.resource!.meta!.extension as { valueInstant: string }[])[0]!.valueInstant, '2026-01-01T00:00:00.000Z');
+    assert.equal((u.resource!.meta!.extension as unknown as { valueInstant: string }[])[0]!.valueInstant, '2026-01-01T00:00:00.000Z');
     assert.notEqual(u.resource!.meta!.lastUpdated, o.resource!.meta!.lastUpdated);
   });
 
