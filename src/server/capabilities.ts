@@ -3,7 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from './services.ts';
 import { registerFhirRoutes } from '../fhir/http/index.ts';
 import type { Domain } from './domain.ts';
+import { registerHookRoutes } from '../hooks/http.ts';
 
 export async function capabilityPlugins(services: Services, domain: Domain): Promise<((app: FastifyInstance) => Promise<void>)[]> {
-  return [async (app) => { await registerFhirRoutes(app, services, domain.store); }];
+  return [
+    async (app) => { await registerFhirRoutes(app, services, domain.store); },
+    (app) => registerHookRoutes(app, services),
+  ];
 }
