@@ -907,7 +907,7 @@ function observation(ctx: Context, seg: Hl7Segment): void {
   }
   const base = ctx.reportRef ?? `${ctx.encounterRef ?? ''}|${ctx.patientKey}|${ctx.controlId}`;
   const ref = ctx.c.add(`${base}|obx|${seg.raw(1)}|${seg.raw(3)}|${seg.raw(4)}|${++ctx.counter}`, r);
-  if (report !== undefined) (report.result as Json[]).push({ reference: ref });
+  if (report !== undefined) report.result = [...((report.result as Json[] | undefined) ?? []), { reference: ref }];
   ctx.observationRef = ref;
   ctx.last = 'observation';
 }
