@@ -85,6 +85,14 @@ function formPairs(body: unknown): [string, string][] {
 
 export async function registerFhirRoutes(app: FastifyInstance, services: Services, store = new FhirStore(services)): Promise<FhirStore> {
   await app.register(async (f) => {
+    // FHIR clients send Content-Type on bodiless DELETE/GET; an empty JSON body is "no body" here, not an error.
+    const json = f.getDefaultJsonParser('error', 'error');
+    const types = ['application/json', 'application/fhir+json', 'application/json-patch+json'];
+    f.removeContentTypeParser(types);
+    f.addContentTypeParser(types, { parseAs: 'string' }, (req, body, done) => {
+      if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
+      return json(req, body as string, done);
+    });
     f.get('/metadata', async (_req, reply) => reply.type(FHIR_JSON).send(capabilityStatement(store.fhirBase, services.clock.now())));
 
     f.post('/', async (request, reply) => {
