@@ -1,12 +1,43 @@
 // Per-document conversion state: deterministic ids, the resources built so far (merged when the
 // same entry appears twice), the narrative index for originalText references, and issues.
-import { createHash } from 'node:crypto';
 import type { FhirResource, OutcomeIssue } from '../types.ts';
 import { type XmlElement, textContent } from '../xml/index.ts';
 
-/** UUID-shaped (v5-style, SHA-1 based) id: valid FHIR id, stable for the same inputs. */
+/** 32-bit MurmurHash3 of a string's UTF-16 code units with a seed. */
+function murmur32(s: string, seed: number): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < s.length; i++) {
+    let k = s.charCodeAt(i);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  h ^= s.length;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function hex8(n: number): string {
+  return HEX[n >>> 24] + HEX[(n >>> 16) & 0xff] + HEX[(n >>> 8) & 0xff] + HEX[n & 0xff];
+}
+
+/**
+ * UUID-shaped id (version nibble 5, RFC 4122 variant): a valid FHIR id, stable for the same inputs.
+ * Four seeded MurmurHash3 lanes give 122 usable bits: collision-safe for ids, and several times
+ * cheaper than a cryptographic hash per resource (ids are not secrets; the inputs are visible anyway).
+ */
 export function deterministicId(...parts: string[]): string {
-  const h = createHash('sha1').update(parts.join('\u001f')).digest('hex');
+  const s = parts.join('\u001f');
+  const h = hex8(murmur32(s, 0x9747b28c)) + hex8(murmur32(s, 0x85ebca6b)) + hex8(murmur32(s, 0xc2b2ae35)) + hex8(murmur32(s, 0x27d4eb2f));
   const variant = ((parseInt(h[16], 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
@@ -63,7 +94,7 @@ export class ConversionContext {
   readonly resources = new Map<string, FhirResource>();
   readonly issues: OutcomeIssue[] = [];
   patientRef = '';
-  private narrative: Map<string, string> | undefined;
+  private narrative: Map<string, XmlElement> | undefined;
 
   constructor(
     private readonly namespace: string,
@@ -104,15 +135,17 @@ export class ConversionContext {
   /** Text of the narrative element with this ID attribute. */
   readonly lookup = (id: string): string | undefined => {
     if (this.narrative === undefined) {
-      const map = new Map<string, string>();
+      // Index elements only; their text is built when asked for (IDs nest: rows contain cells).
+      const map = new Map<string, XmlElement>();
       const walk = (el: XmlElement): void => {
         const eid = el.attrs.ID ?? el.attrs.id;
-        if (eid !== undefined && !map.has(eid)) map.set(eid, textContent(el));
+        if (eid !== undefined && !map.has(eid)) map.set(eid, el);
         for (const c of el.children) if (c.type === 'element') walk(c);
       };
       for (const r of this.narrativeRoots()) walk(r);
       this.narrative = map;
     }
-    return this.narrative.get(id);
+    const el = this.narrative.get(id);
+    return el === undefined ? undefined : textContent(el);
   };
 }

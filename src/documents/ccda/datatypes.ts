@@ -11,8 +11,11 @@ export interface CodeableConcept { coding?: Coding[]; text?: string; [key: strin
 export type NarrativeLookup = (id: string) => string | undefined;
 
 /** Collapses whitespace; FHIR strings must not be empty or padded. */
+const NEEDS_CLEANING = /^\s|\s$|\s\s|[\t\n\r]/;
+
 export function clean(s: string | undefined): string | undefined {
   if (s === undefined) return undefined;
+  if (s !== '' && !NEEDS_CLEANING.test(s)) return s;
   const t = s.replace(/\s+/g, ' ').trim();
   return t === '' ? undefined : t;
 }

@@ -27,14 +27,29 @@ export interface EntryScope {
   sectionTitle?: string;
 }
 
+// Entries are inspected several times (dispatch, nesting); these per-element caches keep that cheap.
+const templateCache = new WeakMap<XmlElement, Set<string>>();
+const relatedCache = new WeakMap<XmlElement, Related[]>();
+
 function templates(el: XmlElement): Set<string> {
-  const s = new Set<string>();
-  for (const t of children(el, 'templateId')) if (t.attrs.root !== undefined) s.add(t.attrs.root);
+  let s = templateCache.get(el);
+  if (s === undefined) {
+    s = new Set<string>();
+    for (const t of el.children) {
+      const root = t.type === 'element' && t.local === 'templateId' ? t.attrs.root : undefined;
+      if (root === undefined) continue;
+      s.add(root);
+      // Also the short form under the C-CDA entry arc ("4" for …22.4.4), which hasT looks up.
+      if (root.startsWith(T)) s.add(root.slice(T.length));
+    }
+    templateCache.set(el, s);
+  }
   return s;
 }
 
-function hasT(ts: Set<string>, ...suffixes: string[]): boolean {
-  for (const x of suffixes) if (ts.has(x.startsWith('2.16.') ? x : T + x)) return true;
+/** Has one of these templates: short forms are C-CDA entry templates (…22.4.<n>), long forms full OIDs. */
+function hasT(ts: Set<string>, ...ids: string[]): boolean {
+  for (const x of ids) if (ts.has(x)) return true;
   return false;
 }
 
@@ -80,8 +95,13 @@ function isPlanned(el: XmlElement): boolean {
 }
 
 /** Entries nested under entryRelationship / component, with their typeCode. */
-function related(el: XmlElement): { typeCode: string; inversion: boolean; act: XmlElement }[] {
-  const out: { typeCode: string; inversion: boolean; act: XmlElement }[] = [];
+interface Related { typeCode: string; inversion: boolean; act: XmlElement }
+
+function related(el: XmlElement): Related[] {
+  const hit = relatedCache.get(el);
+  if (hit !== undefined) return hit;
+  const out: Related[] = [];
+  relatedCache.set(el, out);
   for (const c of el.children) {
     if (c.type !== 'element' || (c.local !== 'entryRelationship' && c.local !== 'component')) continue;
     for (const a of c.children) {

@@ -430,8 +430,9 @@ function documentReference(ctx: ConversionContext, doc: XmlElement, header: Head
     attachment.contentType = media;
     const ref = child(text, 'reference')?.attrs.value;
     if (text?.attrs.representation === 'B64') {
+      // Not re-checked here: the validator checks base64Binary, and drops the reference if it is bad.
       const data = textContent(text).replace(/\s+/g, '');
-      if (/^[A-Za-z0-9+/]*={0,2}$/.test(data) && data.length > 0) attachment.data = data;
+      if (data.length > 0) attachment.data = data;
     } else if (ref !== undefined && /^[a-z]+:\S+$/i.test(ref)) attachment.url = ref;
     else {
       const plain = edText(text, ctx.lookup);

@@ -15,8 +15,30 @@ function partyKey(ids: XmlElement[], fallback: unknown): string {
 }
 
 /** Organization from an organization element (representedOrganization, scopingOrganization, …). */
+// The same participation element is met several times (authors of nested entries …); build once.
+const orgCache = new WeakMap<ConversionContext, WeakMap<XmlElement, string | undefined>>();
+const partyCache = new WeakMap<ConversionContext, WeakMap<XmlElement, PartyRefs>>();
+
+function cacheFor<T>(store: WeakMap<ConversionContext, WeakMap<XmlElement, T>>, ctx: ConversionContext): WeakMap<XmlElement, T> {
+  let m = store.get(ctx);
+  if (m === undefined) {
+    m = new WeakMap();
+    store.set(ctx, m);
+  }
+  return m;
+}
+
 export function organization(ctx: ConversionContext, el: XmlElement | undefined): string | undefined {
-  if (el === undefined || el.attrs.nullFlavor !== undefined && el.children.length === 0) return undefined;
+  if (el === undefined) return undefined;
+  const cache = cacheFor(orgCache, ctx);
+  if (cache.has(el)) return cache.get(el);
+  const ref = buildOrganization(ctx, el);
+  cache.set(el, ref);
+  return ref;
+}
+
+function buildOrganization(ctx: ConversionContext, el: XmlElement): string | undefined {
+  if (el.attrs.nullFlavor !== undefined && el.children.length === 0) return undefined;
   const name = clean(edText(child(el, 'name'), ctx.lookup));
   const ident = identifiers(el);
   if (name === undefined && ident.length === 0) return undefined;
@@ -46,8 +68,17 @@ export interface PartyRefs {
  * Organization), or Device for authoring software, or Organization when only an organization is named.
  */
 export function assignedParty(ctx: ConversionContext, el: XmlElement | undefined): PartyRefs {
+  if (el === undefined) return {};
+  const cache = cacheFor(partyCache, ctx);
+  const hit = cache.get(el);
+  if (hit !== undefined) return hit;
+  const refs = buildAssignedParty(ctx, el);
+  cache.set(el, refs);
+  return refs;
+}
+
+function buildAssignedParty(ctx: ConversionContext, el: XmlElement): PartyRefs {
   const out: PartyRefs = {};
-  if (el === undefined) return out;
   const orgEl = child(el, 'representedOrganization') ?? child(el, 'scopingOrganization') ?? child(el, 'representedCustodianOrganization');
   out.organization = organization(ctx, orgEl);
   const person = child(el, 'assignedPerson') ?? child(el, 'associatedPerson');

@@ -1,0 +1,78 @@
+// Tiny benchmark harness for the document converters: each case converts a corpus repeatedly
+// for a time budget and reports throughput per CPU-second of the (single-threaded) process,
+// i.e. per core: MB/s and documents/s. GC and JIT work on helper threads is included.
+export interface BenchResult {
+  name: string;
+  docs: number;
+  bytes: number;
+  seconds: number;
+  /** Inputs the converter failed on (threw or returned ok:false) in one pass. */
+  failures: number;
+  /** Resources produced in one pass (when the converter reports them). */
+  resources?: number;
+}
+
+export interface BenchSubject {
+  /** e.g. "tessera convertCcda" or "@medplum/ccda 4.5.2" */
+  name: string;
+  /** Converts one input; returns false (or throws) on failure, or a resource count. */
+  run: (input: string) => boolean | number;
+}
+
+export interface BenchCase {
+  /** Section heading, e.g. "C-CDA → FHIR". */
+  title: string;
+  inputs: string[];
+  /** The unit reported besides MB/s: 'documents' or 'messages'. */
+  unit: string;
+  subjects: BenchSubject[];
+}
+
+function onePass(subject: BenchSubject, inputs: string[]): { failures: number; resources: number } {
+  let failures = 0;
+  let resources = 0;
+  for (const input of inputs) {
+    try {
+      const r = subject.run(input);
+      if (r === false) failures++;
+      else if (typeof r === 'number') resources += r;
+    } catch {
+      failures++;
+    }
+  }
+  return { failures, resources };
+}
+
+/** Runs a subject over the inputs: one warm-up pass, then whole passes until `budgetMs` elapses. */
+export function measure(subject: BenchSubject, inputs: string[], budgetMs = 3000): BenchResult {
+  const bytesPerPass = inputs.reduce((a, s) => a + Buffer.byteLength(s, 'utf8'), 0);
+  const first = onePass(subject, inputs);
+  let passes = 0;
+  // CPU time, not wall time: the figure is "per core" and stays meaningful on a shared, loaded machine.
+  const start = performance.now();
+  const cpu0 = process.cpuUsage();
+  do {
+    onePass(subject, inputs);
+    passes++;
+  } while (performance.now() - start < budgetMs);
+  const used = process.cpuUsage(cpu0);
+  const seconds = (used.user + used.system) / 1e6;
+  return { name: subject.name, docs: inputs.length * passes, bytes: bytesPerPass * passes, seconds, failures: first.failures, resources: first.resources };
+}
+
+export function formatRow(r: BenchResult, unit: string, inputsPerPass: number): string {
+  const mbs = r.bytes / 1e6 / r.seconds;
+  const per = r.docs / r.seconds;
+  const res = r.resources === undefined ? '' : ` | ${r.resources}`;
+  return `| ${r.name} | ${mbs.toFixed(1)} MB/s | ${per.toFixed(0)} ${unit}/s | ${r.failures}/${inputsPerPass}${res} |`;
+}
+
+export function runCase(c: BenchCase, budgetMs: number): string[] {
+  const lines = [`### ${c.title}`, '', `${c.inputs.length} inputs, ${(c.inputs.reduce((a, s) => a + Buffer.byteLength(s), 0) / 1e6).toFixed(2)} MB per pass, single core.`, '',
+    `| converter | throughput | ${c.unit}/s | failed inputs | resources per pass |`, '|---|---:|---:|---:|---:|'];
+  for (const s of c.subjects) {
+    const r = measure(s, c.inputs, budgetMs);
+    lines.push(formatRow(r, c.unit, c.inputs.length));
+  }
+  return lines;
+}
