@@ -297,23 +297,48 @@ NATIVES['repeat/1'] = ([f]) => fromGen((i, e, k) => {
   }
 });
 
-// any/all: short-circuit on the first deciding value
-const anyAll = (isAny: boolean, gen: C | null, cond: C | null): C => fromSingle((i, e) => {
-  let result = !isAny;
-  const check = (x: any): boolean => {
-    if (truthy(x) === isAny) { result = isAny; return false; }
-    return true;
-  };
-  const cs = cond?.s;
-  const onItem = cond
-    ? cs ? (x: any) => check(cs(x, e)) : (x: any) => cond.v(x, e, check)
-    : check;
-  if (gen) gen.v(i, e, onItem);
-  else {
-    for (const x of iterateValues(i)) { step(); if (!onItem(x)) break; }
+// any/all: short-circuit on the first deciding value. One specialised closure per shape:
+// creating several closures per call made this several times slower.
+const anyAll = (isAny: boolean, gen: C | null, cond: C | null): C => {
+  const cs = cond?.s ?? null;
+  if (gen && cs) {
+    const gv = gen.v;
+    return fromSingle((i, e) => {
+      let result = !isAny;
+      gv(i, e, (x) => {
+        if (truthy(cs(x, e)) === isAny) { result = isAny; return false; }
+        return true;
+      });
+      return result;
+    });
   }
-  return result;
-});
+  if (gen && cond) {
+    const gv = gen.v, cv = cond.v;
+    return fromSingle((i, e) => {
+      let result = !isAny;
+      gv(i, e, (x) => cv(x, e, (c) => {
+        if (truthy(c) === isAny) { result = isAny; return false; }
+        return true;
+      }));
+      return result;
+    });
+  }
+  return fromSingle((i, e) => {
+    for (const x of iterateValues(i)) {
+      step();
+      if (!cond) {
+        if (truthy(x) === isAny) return isAny;
+      } else if (cs) {
+        if (truthy(cs(x, e)) === isAny) return isAny;
+      } else {
+        let hit = false;
+        cond.v(x, e, (c) => { if (truthy(c) === isAny) { hit = true; return false; } return true; });
+        if (hit) return isAny;
+      }
+    }
+    return !isAny;
+  });
+};
 NATIVES['any/0'] = () => anyAll(true, null, null);
 NATIVES['all/0'] = () => anyAll(false, null, null);
 NATIVES['any/1'] = ([c]) => anyAll(true, null, c!);

@@ -6,9 +6,9 @@ import { JqParseError, parseJq } from './parser.ts';
 import {
   type C, type Emit, type Env, type Gen, type PGen, type Path, type Single,
   BINOPS, BreakSignal, budget, charge, checkCollection, checkString, collect, delpaths, fromGen, fromSingle,
-  getpath, indexValue, invalidPathResult, negate, noPaths, setpath, sliceValue, step,
+  getpath, indexValue, invalidPathResult, negate, setpath, sliceValue, step,
 } from './runtime.ts';
-import { JqAbort, JqError, describe, getKey, isObject, quoteString, setKey, truthy, typeOf } from './values.ts';
+import { JqAbort, JqError, describe, isObject, quoteString, setKey, truthy, typeOf } from './values.ts';
 import { NATIVES, PRELUDE, applyFormat, setRecurse, tostring } from './builtins.ts';
 
 // ---- compile-time scope ----

@@ -61,18 +61,33 @@ export interface CompiledFilter {
 }
 
 let running = false;
+const MATCHED: MatchResult = Object.freeze({ matched: true });
+const NOT_MATCHED: MatchResult = Object.freeze({ matched: false });
 
-function withBudget<T>(limits: Partial<JqLimits> | undefined, body: () => T): T {
+function arm(limits: Partial<JqLimits> | undefined): void {
   if (running) throw new Error('jq evaluation is not re-entrant');
   running = true;
   budget.steps = 0;
   budget.depth = 0;
-  budget.maxSteps = limits?.maxSteps ?? DEFAULT_LIMITS.maxSteps;
-  budget.maxDepth = limits?.maxDepth ?? DEFAULT_LIMITS.maxDepth;
-  budget.maxString = limits?.maxStringLength ?? DEFAULT_LIMITS.maxStringLength;
-  budget.maxCollection = limits?.maxCollectionSize ?? DEFAULT_LIMITS.maxCollectionSize;
+  if (limits) {
+    budget.maxSteps = limits.maxSteps ?? DEFAULT_LIMITS.maxSteps;
+    budget.maxDepth = limits.maxDepth ?? DEFAULT_LIMITS.maxDepth;
+    budget.maxString = limits.maxStringLength ?? DEFAULT_LIMITS.maxStringLength;
+    budget.maxCollection = limits.maxCollectionSize ?? DEFAULT_LIMITS.maxCollectionSize;
+    const ms = limits.maxMillis ?? DEFAULT_LIMITS.maxMillis;
+    budget.deadline = ms > 0 ? -ms : Infinity;
+  } else {
+    budget.maxSteps = DEFAULT_LIMITS.maxSteps;
+    budget.maxDepth = DEFAULT_LIMITS.maxDepth;
+    budget.maxString = DEFAULT_LIMITS.maxStringLength;
+    budget.maxCollection = DEFAULT_LIMITS.maxCollectionSize;
+    budget.deadline = -DEFAULT_LIMITS.maxMillis;
+  }
   budget.nextClockCheck = Math.min(1024, budget.maxSteps + 1);
-  budget.deadline = performance.now() + (limits?.maxMillis ?? DEFAULT_LIMITS.maxMillis);
+}
+
+function withBudget<T>(limits: Partial<JqLimits> | undefined, body: () => T): T {
+  arm(limits);
   try {
     return body();
   } finally {
@@ -94,6 +109,12 @@ function translate(err: unknown): Error {
 
 export function compileJq(source: string): CompiledFilter {
   const c = compileProgram(source);
+  const cs = c.s;
+  const firstOutput = (input: unknown): unknown => {
+    let first: unknown = null;
+    c.v(input === undefined ? null : input, null, (x) => { first = x; return false; });
+    return first;
+  };
   const each = (input: unknown, emit: (v: unknown) => boolean | void, limits?: Partial<JqLimits>) => {
     const maxOutputs = limits?.maxOutputs ?? DEFAULT_LIMITS.maxOutputs;
     withBudget(limits, () => {
@@ -118,24 +139,17 @@ export function compileJq(source: string): CompiledFilter {
       return out;
     },
     matches(input, limits) {
-      return withBudget(limits, () => {
-        try {
-          if (c.s) {
-            const x = c.s(input === undefined ? null : input, null);
-            return { matched: x !== false && x !== null && x !== undefined };
-          }
-          let matched = false;
-          c.v(input === undefined ? null : input, null, (x) => {
-            matched = x !== false && x !== null && x !== undefined;
-            return false;
-          });
-          return { matched };
-        } catch (err) {
-          const t = translate(err);
-          if (t instanceof JqLimitError) return { matched: false, aborted: t.kind === 'outputs' ? 'steps' : t.kind, error: t.message };
-          return { matched: false, error: t.message };
-        }
-      });
+      arm(limits);
+      try {
+        const x = cs ? cs(input === undefined ? null : input, null) : firstOutput(input);
+        return x !== false && x !== null && x !== undefined ? MATCHED : NOT_MATCHED;
+      } catch (err) {
+        const t = translate(err);
+        if (t instanceof JqLimitError) return { matched: false, aborted: t.kind === 'outputs' ? 'steps' : t.kind, error: t.message };
+        return { matched: false, error: t.message };
+      } finally {
+        running = false;
+      }
     },
   };
 }

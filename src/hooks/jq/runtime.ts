@@ -36,7 +36,7 @@ export const budget = {
   maxString: 10_000_000,
   maxCollection: 200_000,
 
-  /** wall-clock backstop (ms since run start); checked every 1024 steps */
+  /** wall-clock backstop: a negative value is the allowance in ms, armed at the first check */
   deadline: Infinity,
   nextClockCheck: 1024,
 };
@@ -44,7 +44,10 @@ export const budget = {
 function overBudget(): void {
   if (budget.steps > budget.maxSteps) throw new JqAbort('steps', `more than ${budget.maxSteps} evaluation steps`);
   budget.nextClockCheck = Math.min(budget.steps + 1024, budget.maxSteps + 1);
-  if (performance.now() > budget.deadline) throw new JqAbort('steps', 'evaluation time limit exceeded');
+  // The clock starts at the first check, so short evaluations never read it.
+  const now = performance.now();
+  if (budget.deadline < 0) budget.deadline = now - budget.deadline;
+  else if (now > budget.deadline) throw new JqAbort('steps', 'evaluation time limit exceeded');
 }
 export function step(): void {
   if (++budget.steps >= budget.nextClockCheck) overBudget();
