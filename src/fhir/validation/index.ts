@@ -169,10 +169,13 @@ function checkObject(obj: Record<string, unknown>, ct: CompiledType, path: strin
     for (const k of req.keys) if (obj[k] != null || obj['_' + k] != null) { present = true; break; }
     if (!present) err(issues, `${path}.${req.el.choice ? req.el.name + '[x]' : req.el.name}`, `${req.el.path}: minimum required = ${req.el.min}, but none found`);
   }
-  if (ct.isExtension && obj.extension !== undefined) {
+  if (ct.isExtension) {
+    let hasValue = false;
     for (const key in obj) {
-      if (key.startsWith('value') && ct.rules[key] !== undefined) { err(issues, path, 'An extension must have either extensions or value[x], not both (ext-1)'); break; }
+      if (key.startsWith('value') && ct.rules[key] !== undefined) { hasValue = true; break; }
+      if (key.startsWith('_value') && ct.rules[key.slice(1)] !== undefined) { hasValue = true; break; }
     }
+    if (hasValue === (obj.extension !== undefined)) err(issues, path, 'An extension must have either extensions or value[x], not both and not neither (ext-1)');
   }
 }
 

@@ -148,7 +148,10 @@ describe('validateResource: invalid input', () => {
 
   test('extensions', () => {
     expectError({ resourceType: 'Patient', extension: [{ url: 'http://x', valueString: 'a', extension: [{ url: 'y', valueCode: 'c' }] }] }, 'Patient.extension[0]', /ext-1/);
-    expectError({ resourceType: 'Patient', extension: [{ url: 'http://x', valueFoo: 'a' }] }, 'Patient.extension[0].valueFoo', /Unknown element/);
+    expectError({ resourceType: 'Patient', extension: [{ url: 'http://x' }] }, 'Patient.extension[0]', /not neither \(ext-1\)/);
+    assert.deepEqual(validateResource({ resourceType: 'Patient', extension: [{ url: 'http://x', _valueCode: { extension: [{ url: 'http://y', valueString: 'z' }] } }] }), []);
+    assert.deepEqual(validateResource({ resourceType: 'Patient', extension: [{ url: 'http://x', extension: [{ url: 'a', valueInteger: 1 }] }] }), []);
+    expectError({ resourceType: 'Patient', extension: [{ url: 'http://x', valueString: 's', valueFoo: 'a' }] }, 'Patient.extension[0].valueFoo', /Unknown element/);
     expectError({ resourceType: 'Patient', extension: [{ url: 'http://x', valueQuantity: { value: 'a' } }] }, 'Patient.extension[0].valueQuantity.value', /decimal/);
     expectError({ resourceType: 'Patient', name: [{ given: ['a'], _given: [{ id: 'x' }, { id: 'y' }] }] }, 'Patient.name[0]._given', /same length/);
   });
