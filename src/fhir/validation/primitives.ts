@@ -18,6 +18,9 @@ const NO_SPACE_RE = /^\S*$/;
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 const XHTML_DIV_RE = /^\s*<div[\s>]/;
 
+/** R4: "strings SHALL NOT exceed 1MB in size" (counted in UTF-16 units here, close enough to reject abuse). */
+const MAX_STRING_LENGTH = 1024 * 1024;
+
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Day-of-month exists (the regexes accept 31 for every month). Expects a string already matching a date regex. */
@@ -57,8 +60,8 @@ export const PRIMITIVE_CHECKS: Record<string, PrimitiveCheck> = {
   positiveInt: int(1, 'positiveInt'),
   unsignedInt: int(0, 'unsignedInt'),
   decimal: (v) => (typeof v === 'number' && Number.isFinite(v) ? null : 'must be a JSON number (decimal)'),
-  string: str(() => true, 'string'),
-  markdown: str(() => true, 'markdown'),
+  string: str((s) => s.length <= MAX_STRING_LENGTH, 'string (at most 1 MiB)'),
+  markdown: str((s) => s.length <= MAX_STRING_LENGTH, 'markdown (at most 1 MiB)'),
   code: str((s) => CODE_RE.test(s), 'code'),
   id: str((s) => ID_RE.test(s), 'id'),
   uri: str((s) => NO_SPACE_RE.test(s), 'uri'),

@@ -79,6 +79,7 @@ describe('validateResource: invalid input', () => {
     expectError({ resourceType: 'Patient', gender: 'male ' }, 'Patient.gender', /invalid code/i);
     expectError({ resourceType: 'Patient', implicitRules: 'has space' }, 'Patient.implicitRules', /uri/);
     expectError({ resourceType: 'Patient', text: { status: 'generated', div: 'plain' } }, 'Patient.text.div', /xhtml/);
+    expectError({ resourceType: 'Patient', name: [{ text: 'x'.repeat(1024 * 1024 + 1) }] }, 'Patient.name[0].text', /at most 1 MiB/);
   });
 
   test('dates, dateTimes, instants, times', () => {
