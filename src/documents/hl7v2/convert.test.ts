@@ -32,7 +32,7 @@ const adt = (event: string, pv1Extra = '', more: string[] = [], pv1Disposition =
   'PD1|||GHH Clinic^^^^^^^^^PCP-ORG|1234567893^WELBY^MARCUS^^^DR^^^^^^^NPI',
   'NK1|1|DOE^JOHN|SPO^Spouse^HL70063|12 MAIN ST^^SPRINGFIELD^IL^62704|(217)555-0111^PRN^PH||EC^Emergency Contact^HL70131',
   seg('PV1', { 1: '1', 2: 'I', 3: '4WEST^412^B^GHH^^^MAIN^4', 4: 'E', 7: '0042^ATTEND^ALICE^^^DR', 8: '0077^REFER^ROB', 14: '7', 17: '0099^ADMIT^ADA', 19: 'V-2024-001^^^GHH^VN', 36: pv1Disposition, 44: '20240301093000', 45: pv1Extra }),
-  'PV2|||R07.9^Chest pain, unspecified^I10',
+  'PV2|||R07.9^Chest pain, unspecified^I10C',
   'DG1|1||I21.4^Non-ST elevation myocardial infarction^I10||20240301|A|||||||||1',
   'DG1|2||E11.9^Type 2 diabetes mellitus without complications^I10||20240301|W|||||||||2',
   'AL1|1|DA|70618^Penicillin^RXNORM|SV|Hives~Anaphylaxis|20100101',

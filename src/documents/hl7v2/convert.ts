@@ -5,7 +5,7 @@
 import type { ConversionResult, FhirResource } from '../types.ts';
 import { ResourceCollector, type EmitOptions } from './emit.ts';
 import {
-  address, clean, cleanCode, codeableConcept, contactPoint, hdSystem, humanName, identifierFromCx, num, parseTs,
+  address, clean, cleanCode, codeableConcept, codeSystemUri, contactPoint, hdSystem, humanName, identifierFromCx, num, parseTs,
   practitionerParts, tableConcept, tzOf,
 } from './datatypes.ts';
 import type { Hl7Field, Hl7Message, Hl7Segment } from './parser.ts';
@@ -78,6 +78,8 @@ interface Context {
   controlId: string;
   patientRef?: string;
   patientKey?: string;
+  /** Account from PID-18 (patient account number), referenced by the visit. */
+  accountRef?: string;
   encounterRef?: string;
   /** Current order (ORC/OBR) and report being filled. */
   order?: { placer?: string; filler?: string; orderingProvider?: string };
@@ -126,6 +128,11 @@ function convertSegment(ctx: Context, seg: Hl7Segment): void {
     case 'OBX': return observation(ctx, seg);
     case 'NTE': return note(ctx, seg);
     case 'ROL': return role(ctx, seg);
+    case 'IN2': return insuranceAdditional(ctx, seg);
+    case 'GT1': return guarantor(ctx, seg);
+    case 'IAM': return allergyIam(ctx, seg);
+    case 'PDA': return deathAndAutopsy(ctx, seg);
+    case 'DB1': return disability(ctx, seg);
     default: return;
   }
 }
@@ -305,6 +312,13 @@ function patient(ctx: Context, seg: Hl7Segment): void {
   else if (seg.get(30) === 'Y' || seg.get(30) === 'N') r.deceasedBoolean = seg.get(30) === 'Y';
   ctx.patientKey = key;
   ctx.patientRef = ctx.c.add(key, r);
+  ctx.accountRef = undefined;
+  const account = identifierFromCx(seg.field(18), seg.get(18, 5) ?? 'AN');
+  if (account !== undefined) {
+    ctx.accountRef = ctx.c.add(`acct|${String(account.system ?? '')}|${String(account.value)}`, {
+      resourceType: 'Account', identifier: [account], status: 'active', subject: [{ reference: ctx.patientRef }],
+    });
+  }
   ctx.encounterRef = undefined;
   ctx.reportRef = undefined;
   ctx.observationRef = undefined;
@@ -365,6 +379,11 @@ function merge(ctx: Context, seg: Hl7Segment): void {
   });
   const survivor = ctx.c.get(ctx.patientRef);
   if (survivor !== undefined) survivor.link = [...((survivor.link as Json[] | undefined) ?? []), { other: { reference: oldRef }, type: 'replaces' }];
+  // The same merge as a Linkage, for consumers that follow Linkage rather than Patient.link.
+  ctx.c.add(`merge|${ctx.patientKey}|${key}`, {
+    resourceType: 'Linkage', active: true,
+    item: [{ type: 'source', resource: { reference: ctx.patientRef } }, { type: 'historical', resource: { reference: oldRef } }],
+  });
 }
 
 function nextOfKin(ctx: Context, seg: Hl7Segment): void {
@@ -423,7 +442,8 @@ function visit(ctx: Context, seg: Hl7Segment): void {
   const alt = identifierFromCx(seg.field(50));
   if (alt !== undefined) identifiers.push(alt);
   const start = dateTime(ctx, seg.get(44));
-  const end = dateTime(ctx, seg.get(45));
+  // A13 cancels the discharge: a discharge time still present in PV1-45 is no longer the visit's end.
+  const end = ctx.event === 'A13' ? undefined : dateTime(ctx, seg.get(45));
   const participants: Json[] = [];
   const addPart = (n: number, code: string, display: string): void => {
     for (const f of reps(seg, n)) {
@@ -472,6 +492,14 @@ function visit(ctx: Context, seg: Hl7Segment): void {
   };
   const vip = codeableConcept(seg.field(16), `${V2}0099`);
   if (vip !== undefined) r.priority = vip;
+  const episode = identifierFromCx(seg.field(54));
+  if (episode !== undefined) {
+    r.episodeOfCare = [{ reference: ctx.c.add(`eoc|${String(episode.system ?? '')}|${String(episode.value)}`, {
+      resourceType: 'EpisodeOfCare', identifier: [episode], status: status === 'finished' ? 'finished' : status === 'cancelled' ? 'cancelled' : status === 'planned' ? 'planned' : 'active',
+      patient: { reference: ctx.patientRef }, managingOrganization: r.serviceProvider,
+    }) }];
+  }
+  if (ctx.accountRef !== undefined) r.account = [{ reference: ctx.accountRef }];
   const key = visitNumber !== undefined ? `vn|${String(visitNumber.system ?? '')}|${String(visitNumber.value)}` : `msg|${ctx.controlId}|${ctx.patientKey}|pv1|${++ctx.counter}`;
   ctx.encounterRef = ctx.c.add(key, r);
   ctx.last = 'visit';
@@ -514,7 +542,7 @@ function diagnosis(ctx: Context, seg: Hl7Segment): void {
   const coding = code.coding as Json[] | undefined;
   if (coding !== undefined && coding[0] !== undefined && coding[0].system === undefined) {
     const method = seg.get(2);
-    const sys = method === 'I9' || method === 'I9C' ? 'http://hl7.org/fhir/sid/icd-9-cm' : method === 'I10' || method === 'I10C' ? 'http://hl7.org/fhir/sid/icd-10-cm' : undefined;
+    const sys = codeSystemUri(method);
     if (sys !== undefined) coding[0].system = sys;
   }
   const typeCode = cleanCode(seg.get(6))?.toUpperCase();
@@ -939,3 +967,136 @@ function note(ctx: Context, seg: Hl7Segment): void {
   }
 }
 
+
+// ---------------------------------------------------------------- more patient-level segments
+
+/** IN2: the patient's program identifiers (Medicare, Medicaid, military, payer member number). */
+function insuranceAdditional(ctx: Context, seg: Hl7Segment): void {
+  if (ctx.patientRef === undefined) return;
+  const p = ctx.c.get(ctx.patientRef);
+  if (p === undefined) return;
+  const ids = (p.identifier as Json[] | undefined) ?? [];
+  const add = (value: string | undefined, code: string, system?: string): void => {
+    const v = clean(value);
+    if (v === undefined || ids.some((i) => i.value === v)) return;
+    const id: Json = { type: { coding: [{ system: `${V2}0203`, code }] }, value: v };
+    if (system !== undefined) id.system = system;
+    ids.push(id);
+  };
+  add(seg.get(6), 'MC');
+  add(seg.get(8), 'MA');
+  add(seg.get(10), 'MI');
+  // IN2-7: the patient's name as the Medicaid case knows it.
+  const caseName = humanName(seg.field(7));
+  if (caseName !== undefined) {
+    const names = (p.name as Json[] | undefined) ?? [];
+    if (!names.some((n) => JSON.stringify(n) === JSON.stringify(caseName))) p.name = [...names, caseName];
+  }
+  const member = identifierFromCx(seg.field(61), 'MB');
+  if (member !== undefined && !ids.some((i) => i.value === member.value)) ids.push(member);
+  p.identifier = ids;
+}
+
+/** DB1: disabled person identifier (DB1-3) onto the patient when the disabled person is the patient. */
+function disability(ctx: Context, seg: Hl7Segment): void {
+  if (ctx.patientRef === undefined) return;
+  const p = ctx.c.get(ctx.patientRef);
+  const id = identifierFromCx(seg.field(3));
+  if (p === undefined || id === undefined) return;
+  const ids = (p.identifier as Json[] | undefined) ?? [];
+  if (!ids.some((i) => i.value === id.value && i.system === id.system)) p.identifier = [...ids, id];
+}
+
+/** GT1 guarantor → RelatedPerson (a person) linked to the patient. */
+function guarantor(ctx: Context, seg: Hl7Segment): void {
+  if (ctx.patientRef === undefined) return;
+  const names = reps(seg, 3).map((f) => humanName(f)).filter((x) => x !== undefined);
+  if (names.length === 0) return;
+  const rel = cleanCode(seg.get(11));
+  if (rel === 'SEL') {
+    // The patient is their own guarantor: GT1 adds names, identifiers and addresses to the patient.
+    const p = ctx.c.get(ctx.patientRef);
+    if (p === undefined) return;
+    const merge = (member: string, items: Json[]): void => {
+      const list = (p[member] as Json[] | undefined) ?? [];
+      for (const it of items) if (!list.some((x) => JSON.stringify(x) === JSON.stringify(it))) list.push(it);
+      p[member] = list;
+    };
+    merge('name', names);
+    merge('identifier', reps(seg, 2).map((f) => identifierFromCx(f)).filter((x) => x !== undefined));
+    const ssn = clean(seg.get(12));
+    if (ssn !== undefined) merge('identifier', [{ type: { coding: [{ system: `${V2}0203`, code: 'SS' }] }, system: 'http://hl7.org/fhir/sid/us-ssn', value: ssn }]);
+    merge('address', reps(seg, 5).map((f) => address(f)).filter((x) => x !== undefined));
+    return;
+  }
+  const r: FhirResource = {
+    resourceType: 'RelatedPerson', active: true, patient: { reference: ctx.patientRef }, name: names,
+    identifier: reps(seg, 2).map((f) => identifierFromCx(f)).filter((x) => x !== undefined),
+    relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'GUAR', display: 'guarantor' }] }, ...(rel !== undefined ? [tableConcept(rel, '0063')] : [])],
+    address: reps(seg, 5).map((f) => address(f)).filter((x) => x !== undefined),
+    telecom: [...reps(seg, 6).map((f) => contactPoint(f, 'home')), ...reps(seg, 7).map((f) => contactPoint(f, 'work'))].filter((x) => x !== undefined),
+    birthDate: parseTs(seg.get(8), ctx.tz)?.date,
+    gender: GENDER[(seg.get(9) ?? '').toUpperCase()],
+  };
+  ctx.c.add(`${ctx.patientKey}|gt1|${seg.raw(2)}|${seg.raw(3)}`, r);
+}
+
+const IAM_CATEGORY: Record<string, string> = { DA: 'medication', FA: 'food', EA: 'environment', AA: 'environment', PA: 'environment', LA: 'environment', MA: 'environment', MC: 'medication' };
+
+/** IAM (A60 adverse reaction information) → AllergyIntolerance, with its action code respected. */
+function allergyIam(ctx: Context, seg: Hl7Segment): void {
+  if (ctx.patientRef === undefined) return;
+  const code = codeableConcept(seg.field(3));
+  if (code === undefined) return;
+  const typeCode = (seg.get(2) ?? '').toUpperCase();
+  const action = (seg.get(6) ?? '').toUpperCase();
+  const severityCode = (seg.get(4) ?? '').toUpperCase();
+  const manifestations = reps(seg, 5).map((f) => codeableConcept(f) ?? (f.text() !== undefined ? { text: f.text() } : undefined)).filter((x) => x !== undefined);
+  const clinical = seg.get(17) === 'I' || action === 'D' ? 'inactive' : 'active';
+  const verification = (seg.get(17) ?? '').toUpperCase();
+  const r: FhirResource = {
+    resourceType: 'AllergyIntolerance',
+    clinicalStatus: action === 'X' ? undefined : { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: clinical }] },
+    verificationStatus: action === 'X'
+      ? { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification', code: 'entered-in-error' }] }
+      : verification === 'C' ? { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification', code: 'confirmed' }] } : undefined,
+    type: typeCode === 'MC' ? 'intolerance' : typeCode !== '' ? 'allergy' : undefined,
+    category: IAM_CATEGORY[typeCode] !== undefined ? [IAM_CATEGORY[typeCode]] : undefined,
+    criticality: severityCode === 'SV' ? 'high' : severityCode === 'MI' || severityCode === 'MO' ? 'low' : undefined,
+    code, patient: { reference: ctx.patientRef },
+    onsetDateTime: parseTs(seg.get(11), ctx.tz)?.dateTime,
+    recordedDate: parseTs(seg.get(13), ctx.tz)?.dateTime,
+    reaction: manifestations.length > 0 ? [{ manifestation: manifestations, severity: ALLERGY_SEVERITY[severityCode] }] : undefined,
+  };
+  const id = clean(seg.get(7, 1));
+  if (id !== undefined) r.identifier = [{ value: id }];
+  const reporter = reps(seg, 14).map((f) => humanName(f)).filter((x) => x !== undefined);
+  if (reporter.length > 0) {
+    const rel = codeableConcept(seg.field(15), `${V2}0063`);
+    r.asserter = { reference: ctx.c.add(`${ctx.patientKey}|reporter|${seg.raw(14)}`, {
+      resourceType: 'RelatedPerson', active: true, patient: { reference: ctx.patientRef }, name: reporter, relationship: rel !== undefined ? [rel] : undefined,
+    }) };
+  }
+  ctx.c.add(`${ctx.patientKey}|iam|${id ?? seg.raw(3)}`, r);
+}
+
+/** PDA: cause of death → Condition; death date/time onto the patient when PID lacks it. */
+function deathAndAutopsy(ctx: Context, seg: Hl7Segment): void {
+  if (ctx.patientRef === undefined) return;
+  const p = ctx.c.get(ctx.patientRef);
+  const death = dateTime(ctx, seg.get(4));
+  if (p !== undefined && death !== undefined && p.deceasedDateTime === undefined) {
+    delete p.deceasedBoolean;
+    p.deceasedDateTime = death;
+  }
+  for (const f of reps(seg, 1)) {
+    const code = codeableConcept(f);
+    if (code === undefined) continue;
+    ctx.c.add(`${ctx.patientKey}|pda|${f.raw}`, {
+      resourceType: 'Condition',
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'problem-list-item' }], text: 'Cause of death' }],
+      code, subject: { reference: ctx.patientRef }, onsetDateTime: death,
+      asserter: organizationRef(practitioner(ctx, seg.field(5))),
+    });
+  }
+}

@@ -10,8 +10,12 @@ const V2 = 'http://terminology.hl7.org/CodeSystem/v2-';
 const CODE_SYSTEMS: Record<string, string> = {
   LN: 'http://loinc.org', LOINC: 'http://loinc.org',
   SCT: 'http://snomed.info/sct', SNM: 'http://snomed.info/sct', SNOMED: 'http://snomed.info/sct', SNOMEDCT: 'http://snomed.info/sct', 'SNOMED-CT': 'http://snomed.info/sct', SNM3: 'http://snomed.info/sct',
-  I9: 'http://hl7.org/fhir/sid/icd-9-cm', I9C: 'http://hl7.org/fhir/sid/icd-9-cm', I9CDX: 'http://hl7.org/fhir/sid/icd-9-cm', ICD9: 'http://hl7.org/fhir/sid/icd-9-cm', 'ICD-9': 'http://hl7.org/fhir/sid/icd-9-cm',
-  I10: 'http://hl7.org/fhir/sid/icd-10-cm', I10C: 'http://hl7.org/fhir/sid/icd-10-cm', ICD10: 'http://hl7.org/fhir/sid/icd-10-cm', ICD10CM: 'http://hl7.org/fhir/sid/icd-10-cm', 'ICD-10': 'http://hl7.org/fhir/sid/icd-10-cm', 'ICD-10-CM': 'http://hl7.org/fhir/sid/icd-10-cm',
+  // Table 0396: I9 / I10 name WHO ICD-9 / ICD-10, I9C / I10C the US clinical modifications.
+  I9: 'http://hl7.org/fhir/sid/icd-9', ICD9: 'http://hl7.org/fhir/sid/icd-9', 'ICD-9': 'http://hl7.org/fhir/sid/icd-9',
+  I9C: 'http://hl7.org/fhir/sid/icd-9-cm', I9CDX: 'http://hl7.org/fhir/sid/icd-9-cm', ICD9CM: 'http://hl7.org/fhir/sid/icd-9-cm', 'ICD-9-CM': 'http://hl7.org/fhir/sid/icd-9-cm',
+  I10: 'http://hl7.org/fhir/sid/icd-10', ICD10: 'http://hl7.org/fhir/sid/icd-10', 'ICD-10': 'http://hl7.org/fhir/sid/icd-10',
+  I10C: 'http://hl7.org/fhir/sid/icd-10-cm', ICD10CM: 'http://hl7.org/fhir/sid/icd-10-cm', 'ICD-10-CM': 'http://hl7.org/fhir/sid/icd-10-cm',
+  ICDO: 'http://terminology.hl7.org/CodeSystem/icd-o', 'ICD-O': 'http://terminology.hl7.org/CodeSystem/icd-o',
   I10P: 'http://www.cms.gov/Medicare/Coding/ICD10', ICD10PCS: 'http://www.cms.gov/Medicare/Coding/ICD10',
   RXNORM: 'http://www.nlm.nih.gov/research/umls/rxnorm', RXN: 'http://www.nlm.nih.gov/research/umls/rxnorm',
   NDC: 'http://hl7.org/fhir/sid/ndc', CVX: 'http://hl7.org/fhir/sid/cvx', MVX: 'http://hl7.org/fhir/sid/mvx',
