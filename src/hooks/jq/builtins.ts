@@ -859,7 +859,7 @@ export function applyFormat(name: string, v: any): string {
   switch (name) {
     case '@text': return tostring(v);
     case '@json': return toJson(v);
-    case '@html': return tostring(v).replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&#39;', '"': '&quot;' })[c]!);
+    case '@html': return tostring(v).replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
     case '@uri': {
       const s = tostring(v);
       let out = '';
@@ -955,6 +955,12 @@ def INDEX(idx_expr): INDEX(.[]; idx_expr);
 def JOIN($idx; idx_expr): [.[] | [., $idx[idx_expr]]];
 def JOIN($idx; stream; idx_expr): stream | [., $idx[idx_expr]];
 def JOIN($idx; stream; idx_expr; join_expr): stream | [., $idx[idx_expr]] | join_expr;
+def nwise($n): if $n <= 0 then error("nwise: argument should be non-negative") else def n: if length <= $n then . else .[0:$n] , (.[$n:] | n) end; n end;
+def nwise(a; $n): a | nwise($n);
+def lpad($len; $fill): if length >= $len then . else ($fill * ($len - length)) + . end;
+def lpad($len): lpad($len; " ");
+def rpad($len; $fill): if length >= $len then . else . + ($fill * ($len - length)) end;
+def rpad($len): rpad($len; " ");
 def _nwise($n): def n: if length <= $n then . else .[0:$n] , (.[$n:] | n) end; n;
 def _nwise(a; $n): a | _nwise($n);
 `;

@@ -317,7 +317,7 @@ export class Parser {
       if (t.k === 'op' && (t.v === '*' || t.v === '/' || t.v === '%')) {
         this.next();
         const right = this.parseUnary();
-        if (t.v === '/' && left.type === 'Literal' && right.type === 'Literal' && typeof left.value === 'number' && right.value === 0) {
+        if (t.v === '/' && left.type === 'Literal' && right.type === 'Literal' && typeof left.value === 'number' && left.value !== 0 && right.value === 0) {
           this.fail('Division by zero?', t.s);
         }
         if (t.v === '%' && left.type === 'Literal' && right.type === 'Literal' && typeof left.value === 'number' && right.value === 0) {

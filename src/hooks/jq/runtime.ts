@@ -352,7 +352,7 @@ export function splitString(s: string, sep: string): string[] {
 
 export function divide(a: any, b: any): any {
   if (typeof a === 'number' && typeof b === 'number') {
-    if (b === 0) throw new JqError(`${describe(a)} and ${describe(b)} cannot be divided because the divisor is zero`);
+    if (b === 0 && a !== 0) throw new JqError(`${describe(a)} and ${describe(b)} cannot be divided because the divisor is zero`);
     return a / b;
   }
   if (typeof a === 'string' && typeof b === 'string') return splitString(a, b);
