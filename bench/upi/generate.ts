@@ -185,15 +185,15 @@ export function generatePeople(options: GenerateOptions): SyntheticData {
     if (kind < 0.06) {
       // Household: spouse / parent / child share address, phone and often the surname.
       const a = newPerson();
-      const other = newPerson({ family: a.family, house: a.house, street: a.street, suffix: a.suffix, unit: a.unit, city: a.city, zip: a.zip, zip4: a.zip4, phone: a.phone, email: chance(0.5) ? a.email : undefined });
+      const other = newPerson({ given: pickSkewed((chance(0.5) ? MALE : FEMALE).filter((g) => g !== a.given)), family: a.family, house: a.house, street: a.street, suffix: a.suffix, unit: a.unit, city: a.city, zip: a.zip, zip4: a.zip4, phone: a.phone, email: chance(0.5) ? a.email : undefined });
       emit(a, pid, false);
       emit(other, `p${personSeq++}`, false);
       continue;
     }
     if (kind < 0.07) {
       // Junior / Senior: same name and address, birth dates a generation apart.
-      const sr = newPerson({ sex: 'male' });
-      const jr = newPerson({ ...sr, birth: [Math.min(2020, sr.birth[0] + 25 + Math.floor(random() * 10)), 1 + Math.floor(random() * 12), 1 + Math.floor(random() * 28)], ssn: undefined, email: undefined, middle: undefined });
+      const sr = newPerson({ sex: 'male', birth: [1930 + Math.floor(random() * 65), 1 + Math.floor(random() * 12), 1 + Math.floor(random() * 28)] });
+      const jr = newPerson({ ...sr, birth: [Math.min(2023, sr.birth[0] + 20 + Math.floor(random() * 15)), 1 + Math.floor(random() * 12), 1 + Math.floor(random() * 28)], ssn: undefined, email: undefined, middle: undefined });
       emit(sr, pid, false);
       emit(jr, `p${personSeq++}`, false);
       continue;

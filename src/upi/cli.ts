@@ -15,7 +15,7 @@ type PersonField = (typeof PERSON_FIELDS)[number];
 
 const USAGE = `usage:
   tessera upi link <file.csv> --map column=field … [--id column] [--truth column] [--out file]
-                   [--model model.json] [--estimate] [--quiet]
+                   [--model model.json] [--no-estimate] [--quiet]
   tessera upi estimate <file.csv> --map column=field … --out model.json [--model start.json]
 
   fields: ${PERSON_FIELDS.join(', ')}
@@ -24,7 +24,8 @@ const USAGE = `usage:
   --truth    column with true cluster ids: prints pairwise precision, recall and F1
   --out      output file (link: record_id,upid CSV, default stdout; estimate: model JSON)
   --model    match model JSON (default: the shipped model)
-  --estimate re-estimate the model's m/u by EM on this file before linking`;
+  --no-estimate  keep the model's m/u as they are (default: files of ≥ 1,000 records are first
+             re-estimated by EM — u by random sampling, m over blocked pairs — as Splink does)`;
 
 interface ParsedArgs {
   command: string;
@@ -34,16 +35,19 @@ interface ParsedArgs {
   truth?: string;
   out?: string;
   model?: string;
-  estimate: boolean;
+  estimate: boolean | undefined;
   quiet: boolean;
 }
 
 class UsageError extends Error {}
 
+/** Below this many records EM estimates are too noisy to beat the shipped model. */
+const MIN_RECORDS_FOR_EM = 1000;
+
 function parseArgs(argv: string[]): ParsedArgs {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h') throw new UsageError('');
-  const args: ParsedArgs = { command, file: '', map: new Map(), estimate: false, quiet: false };
+  const args: ParsedArgs = { command, file: '', map: new Map(), estimate: undefined, quiet: false };
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
     const value = (): string => {
@@ -66,6 +70,7 @@ function parseArgs(argv: string[]): ParsedArgs {
       case '--out': args.out = value(); break;
       case '--model': args.model = value(); break;
       case '--estimate': args.estimate = true; break;
+      case '--no-estimate': args.estimate = false; break;
       case '--quiet': args.quiet = true; break;
       default:
         if (arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
@@ -142,7 +147,8 @@ export async function upiCommand(argv: string[]): Promise<number> {
     const data = await readCsv(args, log);
     log(`read ${data.records.length} records from ${args.file}`);
     let model: MatchModel = args.model ? loadModel(args.model) : defaultMatchModel();
-    if (args.command === 'estimate' || args.estimate) {
+    const estimate = args.command === 'estimate' || (args.estimate ?? data.records.length >= MIN_RECORDS_FOR_EM);
+    if (estimate) {
       model = estimateWeights(data.records, undefined, { model, onProgress: log });
       log('model re-estimated by EM');
     }

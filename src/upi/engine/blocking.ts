@@ -23,10 +23,18 @@ export const DEFAULT_BLOCKING_RULES: readonly BlockingRule[] = [
   { name: 'names', fields: ['given', 'family'], key: (r) => (r.givenPhonetic !== '' && r.familyPhonetic !== '' ? [r.givenPhonetic, r.familyPhonetic].sort().join('|') : '') },
   // First-name sound + day and month: survives a wrong year and a changed surname.
   { name: 'giv-md', fields: ['given', 'birthDate'], key: (r) => both(r.givenPhonetic, r.birthDate.slice(4)) },
+  // Surname sound + day and month: survives a wrong year and a changed first name.
+  { name: 'fam-md', fields: ['family', 'birthDate'], key: (r) => both(r.familyPhonetic, r.birthDate.slice(4)) },
+  // First-name sound + birth year: survives a changed surname and day/month errors.
+  { name: 'giv-yr', fields: ['given', 'birthDate'], key: (r) => both(r.givenPhonetic, r.birthDate.slice(0, 4)) },
   { name: 'phone', fields: ['phone'], key: (r) => r.phone },
+  // Mailbox name without the domain: survives a misspelt domain.
+  { name: 'email-local', fields: ['email'], key: (r) => { const at = r.email.indexOf('@'); return at >= 4 ? r.email.slice(0, at) : ''; } },
   { name: 'email', fields: ['email'], key: (r) => r.email },
   { name: 'ssn', fields: ['ssn'], key: (r) => r.ssn },
   { name: 'mrn', fields: ['mrn'], key: (r) => both(r.mrnSystem || '-', r.mrn !== '' ? r.mrn : '') },
+  // Town + birth year: catches records with both names missing or garbled.
+  { name: 'city-yr', fields: ['locality', 'birthDate'], key: (r) => both(r.zip5 || r.city, r.birthDate.slice(0, 4)) },
   { name: 'addr', fields: ['street', 'locality'], key: (r) => (r.houseNumber !== '' && r.street !== '' ? `${r.houseNumber} ${r.street}|${r.zip5 || r.city}` : '') },
   { name: 'zip-gi', fields: ['locality', 'given'], key: (r) => both(r.zip5, r.given.slice(0, 1)) },
 ];

@@ -6,7 +6,7 @@ import { areNicknames } from './nicknames.ts';
 import type { NormalizedPerson } from './normalize.ts';
 import { editDistance, jaroWinkler } from './strings.ts';
 import { COMPARISON_FIELDS, COMPARISON_LEVELS, TF_LEVELS } from './model.ts';
-import type { CompiledModel, ComparisonField } from './model.ts';
+import type { CompiledModel, ComparisonField, HardRules } from './model.ts';
 
 export type MatchOutcome = 'match' | 'possible' | 'no-match';
 
@@ -168,13 +168,13 @@ function phoneLevel(a: string, b: string): number {
 function emailLevel(a: string, b: string): number {
   if (a === '' || b === '') return MISSING;
   if (a === b) return 0;
-  // A typo, or the same mailbox name at a misspelt domain; differing numbers ("jo.smith17" /
+  // Typos only. The same mailbox name at another domain is another mailbox (and mailbox names
+  // derive from personal names, so they agree for namesakes); differing numbers ("jo.smith17" /
   // "jo.smith") are different accounts, often of relatives.
   const la = a.slice(0, a.lastIndexOf('@'));
   const lb = b.slice(0, b.lastIndexOf('@'));
   if (la.replace(/\D/g, '') !== lb.replace(/\D/g, '')) return 2;
-  if ((la.length >= 4 && la === lb) || editDistance(a, b, 2) <= 2) return 1;
-  return 2;
+  return editDistance(a, b, 2) <= 2 ? 1 : 2;
 }
 
 function ssnLevel(a: string, b: string): number {
@@ -212,33 +212,41 @@ export function comparisonLevels(a: NormalizedPerson, b: NormalizedPerson, out: 
   return swapped;
 }
 
+/** No conflict / a soft conflict (never a direct link; outvoted inside a cluster) / a hard one (never in one cluster). */
+export const enum Conflict { None = 0, Soft = 1, Hard = 2 }
+
 /**
- * Hard rules: two records that must never be linked, whatever their score. Returns true when
- * any rule fires; pushes the reasons into `reasons` when given (otherwise stops at the first).
+ * Rules that forbid linking two records whatever their score. Hard conflicts (different SSN,
+ * multiple-birth order, twins) keep the two records apart for good; soft ones (birth dates
+ * years apart, household members) forbid a direct link, and a cluster merge only when most
+ * pairs across the two clusters conflict (one bad birth date among several records of one
+ * person must not split them). Reasons are pushed into `reasons` when given.
  */
-export function hardConflicts(a: NormalizedPerson, b: NormalizedPerson, levels: Int8Array, reasons?: string[]): boolean {
-  let found = false;
-  const fire = (reason: string): boolean => {
-    found = true;
+export function conflictBetween(a: NormalizedPerson, b: NormalizedPerson, levels: Int8Array, rules: HardRules, reasons?: string[]): Conflict {
+  let result = Conflict.None;
+  const fire = (severity: Conflict, reason: string): boolean => {
+    if (severity > result) result = severity;
     reasons?.push(reason);
-    return reasons === undefined;
+    return reasons === undefined && severity === Conflict.Hard;
   };
-  if (levels[8] === 2 && fire('different SSN')) return true;
+  if (rules.differentSsn && levels[8] === 2 && fire(Conflict.Hard, 'different SSN')) return result;
   // Newborns / multiples: the birth order must agree ("Baby Boy A" vs "Baby Boy B", multipleBirth 1 vs 2).
-  if (a.birthOrder !== '' && b.birthOrder !== '' && a.birthOrder !== b.birthOrder && fire('different multiple-birth order')) return true;
-  if (a.newborn && b.newborn && a.birthOrder !== b.birthOrder && fire('newborns with different or unknown birth order')) return true;
+  if (rules.multipleBirth && a.birthOrder !== '' && b.birthOrder !== '' && a.birthOrder !== b.birthOrder && fire(Conflict.Hard, 'different multiple-birth order')) return result;
+  if (rules.multipleBirth && a.newborn && b.newborn && a.birthOrder !== b.birthOrder && fire(Conflict.Hard, 'newborns with different or unknown birth order')) return result;
   const d = levels[2]!;
-  // Birth dates years apart (not a typo, transposition or near miss): parent and child, Jr/Sr,
-  // namesakes — unless a personal identifier (SSN, e-mail address) agrees exactly.
-  if (d === D.disagree && levels[8] !== 0 && levels[7] !== 0 && fire('birth dates years apart')) return true;
-  if (levels[0] === G.disagree && d !== MISSING) {
-    const f = levels[1]!;
-    // Twins / siblings born together: same family and birth date, clearly different first names.
-    if (d <= D.typo && f !== MISSING && f <= F.compound && fire('twin rule: same family and birth date, different given names')) return true;
-    // Household members share address, phone, email and surname, but not first name and birth date.
-    if (d >= D.near && fire('different given name and birth date')) return true;
+  const givenDisagrees = levels[0] === G.disagree && d !== MISSING;
+  const f = levels[1]!;
+  // Twins / siblings born together: same family and birth date, clearly different first names.
+  if (rules.twins && givenDisagrees && d <= D.typo && f !== MISSING && f <= F.compound && fire(Conflict.Hard, 'twin rule: same family and birth date, different given names')) return result;
+  // Birth dates a generation apart (not a typo or transposition): parent and child, Jr/Sr —
+  // unless a personal identifier (SSN, e-mail address) agrees exactly.
+  if (rules.birthDatesYearsApart && d === D.disagree && levels[8] !== 0 && levels[7] !== 0 &&
+    Math.abs(+a.birthDate.slice(0, 4) - +b.birthDate.slice(0, 4)) >= rules.generationGapYears) {
+    fire(Conflict.Soft, 'birth dates a generation apart');
   }
-  return found;
+  // Household members share address, phone, email and surname, but not first name and birth date.
+  if (rules.household && givenDisagrees && d >= D.near) fire(Conflict.Soft, 'different given name and birth date');
+  return result;
 }
 
 function fieldWeight(cm: CompiledModel, fieldIndex: number, level: number, a: NormalizedPerson, tf: TermFrequencySource | undefined): number {
@@ -271,11 +279,11 @@ export function scorePair(cm: CompiledModel, a: NormalizedPerson, b: NormalizedP
     const level = scratch[i]!;
     if (level !== MISSING) score += fieldWeight(cm, i, level, a, tf);
   }
-  return { score, cannotLink: hardConflicts(a, b, scratch) };
+  return { score, cannotLink: conflictBetween(a, b, scratch, cm.model.hardRules) !== Conflict.None };
 }
 
 export function outcomeFor(cm: CompiledModel, score: number, cannotLink: boolean): MatchOutcome {
-  const t = cm.model.thresholds;
+  const t = cm.thresholds;
   if (score >= t.match && !cannotLink) return 'match';
   if (score >= t.possible) return 'possible';
   return 'no-match';
@@ -299,7 +307,7 @@ export function compare(cm: CompiledModel, a: NormalizedPerson, b: NormalizedPer
     fieldComparisons.push({ field, level: COMPARISON_LEVELS[field][level]!, weight });
   }
   const reasons: string[] = [];
-  const cannotLink = hardConflicts(a, b, levels, reasons);
+  const cannotLink = conflictBetween(a, b, levels, cm.model.hardRules, reasons) !== Conflict.None;
   if (swapped) reasons.push('given and family names swapped');
   const prior = cm.model.prior ?? 1e-6;
   const odds = (prior / (1 - prior)) * 2 ** score;

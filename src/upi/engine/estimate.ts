@@ -49,7 +49,7 @@ export function estimateU(records: readonly NormalizedPerson[], model: MatchMode
   const n = records.length;
   if (n < 2) return 0;
   const random = seededRandom(options.seed ?? 42);
-  const compiled = compileModel(model);
+  const compiled = compileModel(model, n);
   const allPairs = (n * (n - 1)) / 2;
   const sample = Math.min(options.uSampleSize ?? 300_000, allPairs);
   const counts = COMPARISON_FIELDS.map((f) => new Float64Array(COMPARISON_LEVELS[f].length));
@@ -58,7 +58,7 @@ export function estimateU(records: readonly NormalizedPerson[], model: MatchMode
   const visit = (i: number, j: number): void => {
     const a = records[i]!;
     const b = records[j]!;
-    if (scorePair(compiled, a, b).score >= model.thresholds.match) return; // a likely duplicate
+    if (scorePair(compiled, a, b).score >= compiled.thresholds.match) return; // a likely duplicate
     comparisonLevels(a, b, levels);
     for (let f = 0; f < FIELD_COUNT; f++) if (levels[f]! >= 0) counts[f]![levels[f]!]!++;
     used++;

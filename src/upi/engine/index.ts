@@ -1,7 +1,7 @@
 // Public surface of the UPI matching engine (pure: no database, no I/O beyond its data files).
 export { normalizeRecord, normalizeBirthDate, normalizePhone, normalizeEmail, normalizeSsn, normalizeStreetLine, foldText } from './normalize.ts';
 export type { PersonInput, NormalizedPerson } from './normalize.ts';
-export { compare, scorePair, outcomeFor, hardConflicts, comparisonLevels } from './compare.ts';
+export { compare, scorePair, outcomeFor, conflictBetween, Conflict, comparisonLevels } from './compare.ts';
 export type { ComparisonResult, FieldComparison, MatchOutcome, TermFrequencySource } from './compare.ts';
 export { blockingKeys, DEFAULT_BLOCKING_RULES, forEachCandidatePair } from './blocking.ts';
 export type { BlockingRule } from './blocking.ts';

@@ -3,10 +3,10 @@
 import { createHash } from 'node:crypto';
 import { blockingKeys, DEFAULT_BLOCKING_RULES, forEachCandidatePair } from './blocking.ts';
 import type { BlockingRule } from './blocking.ts';
-import { compare, comparisonLevels, FIELD_COUNT, hardConflicts, outcomeFor, scorePair } from './compare.ts';
+import { compare, comparisonLevels, Conflict, conflictBetween, FIELD_COUNT, outcomeFor, scorePair } from './compare.ts';
 import type { ComparisonResult } from './compare.ts';
 import { TermFrequencyTable } from './frequencies.ts';
-import { compileModel, defaultMatchModel } from './model.ts';
+import { compileModel, defaultMatchModel, thresholdsFor } from './model.ts';
 import type { CompiledModel, MatchModel } from './model.ts';
 import { normalizeRecord } from './normalize.ts';
 import type { NormalizedPerson, PersonInput } from './normalize.ts';
@@ -38,6 +38,7 @@ export class MatchIndex {
     this.remove(id);
     this.records.set(id, record);
     this.frequencies.add(record);
+    this.compiled.thresholds = thresholdsFor(this.compiled.model, this.records.size);
     for (const key of blockingKeys(record, this.rules)) {
       const list = this.postings.get(key);
       if (list) list.push(id);
@@ -136,7 +137,7 @@ export function uuidFromString(s: string): string {
  * pairs cannot join two clearly different people.
  */
 export function linkRecords(inputs: readonly (PersonInput | NormalizedPerson)[], options: LinkOptions = {}): LinkResult {
-  const compiled = compileModel(options.model ?? defaultMatchModel());
+  const compiled = compileModel(options.model ?? defaultMatchModel(), inputs.length);
   const rules = options.rules ?? DEFAULT_BLOCKING_RULES;
   const n = inputs.length;
   const progress = options.onProgress;
@@ -147,7 +148,7 @@ export function linkRecords(inputs: readonly (PersonInput | NormalizedPerson)[],
   const tf = new TermFrequencyTable();
   for (const r of records) tf.add(r);
 
-  const threshold = compiled.model.thresholds.match;
+  const threshold = compiled.thresholds.match;
   const edgeI: number[] = [];
   const edgeJ: number[] = [];
   const edgeScore: number[] = [];
@@ -178,13 +179,17 @@ export function linkRecords(inputs: readonly (PersonInput | NormalizedPerson)[],
   const conflictFree = (ra: number, rb: number): boolean => {
     const ma = members[ra] ?? [ra];
     const mb = members[rb] ?? [rb];
+    let soft = 0;
     for (const x of ma) {
       for (const y of mb) {
         comparisonLevels(records[x]!, records[y]!, levels);
-        if (hardConflicts(records[x]!, records[y]!, levels)) return false;
+        const c = conflictBetween(records[x]!, records[y]!, levels, compiled.model.hardRules);
+        if (c === Conflict.Hard) return false;
+        if (c === Conflict.Soft) soft++;
       }
     }
-    return true;
+    // Soft conflicts are outvoted only by a clear majority of compatible pairs.
+    return soft * 2 < ma.length * mb.length;
   };
   let blockedMerges = 0;
   order.forEach((e, k) => {

@@ -23,15 +23,43 @@ export const TF_LEVELS: Partial<Record<ComparisonField, string>> = { given: 'exa
 
 export interface LevelProbabilities { m: number; u: number }
 
+/** Rules that forbid a link whatever the score (see compare.ts hardConflicts). */
+export interface HardRules {
+  /** Both SSNs valid and more than one digit apart. */
+  differentSsn: boolean;
+  /** Different multiple-birth order ("Baby Boy A" / "Baby Boy B", multipleBirth 1 / 2). */
+  multipleBirth: boolean;
+  /** Same family name and birth date, clearly different given names. */
+  twins: boolean;
+  /** Different given names and birth dates not within typo distance (household members). */
+  household: boolean;
+  /** Birth dates a generation apart (not a typo) unless SSN or e-mail agree exactly (Jr/Sr, parent/child). */
+  birthDatesYearsApart: boolean;
+  /** Birth years at least this far apart count as "a generation apart". */
+  generationGapYears: number;
+}
+
+export const DEFAULT_HARD_RULES: HardRules = { differentSsn: true, multipleBirth: true, twins: true, household: true, birthDatesYearsApart: true, generationGapYears: 14 };
+
 export interface MatchModel {
   version: 1;
   description?: string;
   /** Score (sum of log2 Bayes factors) at or above which a pair is the same person. */
-  thresholds: { match: number; possible: number };
+  thresholds: {
+    match: number;
+    possible: number;
+    /**
+     * Population the thresholds are stated for. The prior odds that two records are the same
+     * person fall as the population grows, so the effective thresholds rise by
+     * log2(population / referencePopulation) bits (clamped to [-4, +8]). Omit to use them as is.
+     */
+    referencePopulation?: number;
+  };
   /** m/u per comparison level. */
   comparisons: Record<ComparisonField, Record<string, LevelProbabilities>>;
   /** Term-frequency adjustment: clamp of the adjustment in bits, and whether it is on. */
   termFrequency: { enabled: boolean; maxAdjustmentBits: number };
+  hardRules: HardRules;
   /** Blocks larger than this are skipped (too common a value to discriminate), see docs/upi.md. */
   maxBlockSize: number;
   /** Prior probability that two records in a random pair match (reporting only). */
@@ -43,6 +71,8 @@ export interface MatchModel {
 /** Precomputed log2(m/u) weights, indexed [field][level]. */
 export interface CompiledModel {
   model: MatchModel;
+  /** Effective thresholds for the current population (see thresholds.referencePopulation). */
+  thresholds: { match: number; possible: number };
   weights: Record<ComparisonField, Float64Array>;
   /** m of the tf-adjusted level, for log2(m / u_tf). */
   tfM: Partial<Record<ComparisonField, number>>;
@@ -68,10 +98,19 @@ export function validateModel(value: unknown): MatchModel {
   }
   if (!model.termFrequency) model.termFrequency = { enabled: true, maxAdjustmentBits: 3 };
   if (!(model.maxBlockSize > 0)) model.maxBlockSize = 1000;
+  model.hardRules = { ...DEFAULT_HARD_RULES, ...model.hardRules };
   return model;
 }
 
-export function compileModel(model: MatchModel): CompiledModel {
+/** Effective thresholds for a population of `population` records. */
+export function thresholdsFor(model: MatchModel, population: number | undefined): { match: number; possible: number } {
+  const t = model.thresholds;
+  if (!t.referencePopulation || !population) return { match: t.match, possible: t.possible };
+  const shift = Math.max(-4, Math.min(8, Math.log2(Math.max(2, population) / t.referencePopulation)));
+  return { match: t.match + shift, possible: t.possible + shift };
+}
+
+export function compileModel(model: MatchModel, population?: number): CompiledModel {
   const weights = {} as Record<ComparisonField, Float64Array>;
   const tfM: CompiledModel['tfM'] = {};
   const tfU: CompiledModel['tfU'] = {};
@@ -89,7 +128,7 @@ export function compileModel(model: MatchModel): CompiledModel {
       tfU[field] = model.comparisons[field][tfLevel]!.u;
     }
   }
-  return { model, weights, tfM, tfU };
+  return { model, thresholds: thresholdsFor(model, population), weights, tfM, tfU };
 }
 
 export function loadModel(path: string | URL): MatchModel {
