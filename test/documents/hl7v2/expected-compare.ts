@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { convertHl7v2 } from '../../../src/documents/hl7v2/index.ts';
 
-type J = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type J = Record<string, any>;
 
 export const CORPUS = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../../shared/corpora/hl7v2');
 const MS = join(CORPUS, 'ms-fhir-converter');
