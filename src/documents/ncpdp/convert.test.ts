@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- test assertions walk loosely typed FHIR JSON */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -56,7 +55,7 @@ describe('NCPDP RxHistoryResponse → FHIR', () => {
     const d = all(r, 'MedicationDispense').sort((a, b) => a.whenHandedOver.localeCompare(b.whenHandedOver));
     assert.deepEqual(d.map(labels), [['PMANewRx'], ['PMARefill'], ['PMARefill'], ['PMANewRx', 'PMANewPrescriber']]);
     const time = (d[0]!.extension as J[]).find((e) => e.url.endsWith('notification-generated-time'));
-    assert.equal(time.valueInstant, '2024-06-30T14:22:05Z');
+    assert.equal(time?.valueInstant, '2024-06-30T14:22:05Z');
     for (const m of all(r, 'MedicationRequest')) assert.ok(labels(m).length > 0);
   });
 
