@@ -17,6 +17,8 @@ export interface SampleComparison {
   /** Types where we emit fewer resources: type → [ours, theirs]. */
   shortfalls: Record<string, [number, number]>;
   missingCodes: string[];
+  /** Their codes we carry on a resource of another type. */
+  mappedElsewhere: string[];
   missingDates: string[];
   demographicsDiffer: string[];
 }
@@ -61,6 +63,33 @@ function datesOf(r: FhirResource): string[] {
   return out;
 }
 
+/** Every code in a resource (any coding anywhere). */
+function allCodes(r: FhirResource): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (typeof v === 'object' && v !== null) {
+      const o = v as Record<string, unknown>;
+      if (typeof o.code === 'string' && typeof o.system === 'string') out.push(o.code);
+      for (const x of Object.values(o)) walk(x);
+    }
+  };
+  walk(r);
+  return out;
+}
+
+/** Every date (to the day) in a resource. */
+function allDates(r: FhirResource): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (typeof v === 'object' && v !== null) Object.values(v).forEach(walk);
+    else if (typeof v === 'string' && /^\d{4}(-\d{2}){0,2}($|T)/.test(v)) out.push(v.slice(0, 10).replace(/T.*$/, ''));
+  };
+  walk(r);
+  return out;
+}
+
 function demographics(p: FhirResource | undefined): Record<string, string> {
   if (p === undefined) return {};
   const names = (p.name as { family?: string; given?: string[] }[] | undefined) ?? [];
@@ -86,24 +115,29 @@ export function compareSample(samplePath: string, expectedPath: string): SampleC
   const tc = count(theirs);
   const shortfalls: Record<string, [number, number]> = {};
   for (const [t, n] of Object.entries(tc)) if ((oc[t] ?? 0) < n) shortfalls[t] = [oc[t] ?? 0, n];
+  // A code is "missing" only when none of our resources carries it; when it is there under another
+  // resource type (e.g. a Procedure where they emit an Observation) it is listed as mapped elsewhere.
   const ourCodes = new Set(ours.flatMap(codesOf));
-  const missingCodes = [...new Set(theirs.flatMap(codesOf))].filter((c) => !ourCodes.has(c));
-  const ourDates = new Set(ours.flatMap(datesOf));
-  const missingDates = [...new Set(theirs.flatMap(datesOf))].filter((d) => !ourDates.has(d));
+  const ourAnyCodes = new Set(ours.flatMap(allCodes));
+  const notSameType = [...new Set(theirs.flatMap(codesOf))].filter((c) => !ourCodes.has(c));
+  const missingCodes = notSameType.filter((c) => !ourAnyCodes.has(c.split(' ')[1]));
+  const mappedElsewhere = notSameType.filter((c) => ourAnyCodes.has(c.split(' ')[1]));
+  const ourDates = new Set(ours.flatMap(allDates));
+  const missingDates = [...new Set(theirs.flatMap(datesOf))].filter((d) => !ourDates.has(d.split(' ')[1]));
   const od = demographics(ours.find((r) => r.resourceType === 'Patient'));
   const td = demographics(theirs.find((r) => r.resourceType === 'Patient'));
   const demographicsDiffer = Object.keys(td).filter((k) => td[k] !== '' && td[k] !== od[k]).map((k) => `${k}: ours "${od[k]}" theirs "${td[k]}"`);
-  return { sample: basename(samplePath), ours: oc, theirs: tc, shortfalls, missingCodes, missingDates, demographicsDiffer };
+  return { sample: basename(samplePath), ours: oc, theirs: tc, shortfalls, missingCodes, mappedElsewhere, missingDates, demographicsDiffer };
 }
 
 /** Markdown: per-sample totals and every shortfall, plus per-type totals. */
 export function markdownReport(rows: SampleComparison[]): string {
   const lines: string[] = [];
-  lines.push('| sample | ours (resources) | theirs | shortfalls (type ours/theirs) | codes missing | dates missing | demographics |', '|---|---:|---:|---|---:|---:|---|');
+  lines.push('| sample | ours (resources) | theirs | shortfalls (type ours/theirs) | codes missing | codes under another type | dates missing | demographics |', '|---|---:|---:|---|---|---|---|---|');
   const sum = (c: Record<string, number>): number => Object.values(c).reduce((a, b) => a + b, 0);
   for (const r of rows) {
     const sf = Object.entries(r.shortfalls).map(([t, [o, th]]) => `${t} ${o}/${th}`).join(', ') || '—';
-    lines.push(`| ${r.sample} | ${sum(r.ours)} | ${sum(r.theirs)} | ${sf} | ${r.missingCodes.length ? r.missingCodes.join(', ') : 0} | ${r.missingDates.length ? r.missingDates.join(', ') : 0} | ${r.demographicsDiffer.length ? r.demographicsDiffer.join('; ') : 'same'} |`);
+    lines.push(`| ${r.sample} | ${sum(r.ours)} | ${sum(r.theirs)} | ${sf} | ${r.missingCodes.length ? r.missingCodes.join(', ') : 0} | ${r.mappedElsewhere.length ? r.mappedElsewhere.join(', ') : '—'} | ${r.missingDates.length ? r.missingDates.join(', ') : 0} | ${r.demographicsDiffer.length ? r.demographicsDiffer.join('; ') : 'same'} |`);
   }
   const types = new Set(rows.flatMap((r) => [...Object.keys(r.ours), ...Object.keys(r.theirs)]));
   lines.push('', '| resource type | ours | theirs |', '|---|---:|---:|');

@@ -693,7 +693,9 @@ function medicationActivity(ctx: ConversionContext, el: XmlElement, scope: Entry
     const r = medicationRequest(ctx, el, scope, med);
     // Outside a medication list a planned medication is only an order; inside one it is also
     // the patient's current medication, which is what a MedicationStatement records.
-    if (r === undefined || scope.section !== 'medications' || hasT(templates(el), '42')) return r === undefined ? [] : [r];
+    if (r === undefined || scope.section !== 'medications' || hasT(templates(el), '42')) {
+      return [...(r === undefined ? [] : [r]), ...supplies(ctx, el, scope, med).map((x) => x.ref)];
+    }
     out.push(r);
   } else if (scope.section === 'medsAdministered' || scope.section === 'procedures') return collect([medicationAdministration(ctx, el, scope, med)]);
   const s = base(ctx, 'MedicationStatement', el, scope);
@@ -715,17 +717,29 @@ function medicationActivity(ctx: ConversionContext, el: XmlElement, scope: Entry
   note(ctx, el, s);
   // Supply orders (C-CDA Medication Supply Order) are the prescriptions behind the statement.
   const basedOn: Json[] = [];
-  for (const [i, r] of related(el).entries()) {
-    if (r.act.local === 'supply' && (hasT(templates(r.act), '17') || mood(r.act) === 'INT' || mood(r.act) === 'RQO')) {
-      const req = medicationRequest(ctx, el, { ...scope, pos: `${scope.pos}/${i}` }, med, r.act, '#supply');
-      if (req !== undefined) { basedOn.push({ reference: req }); out.push(req); }
-    } else if (r.act.local === 'supply' && hasT(templates(r.act), '18')) {
-      const disp = medicationDispense(ctx, r.act, { ...scope, pos: `${scope.pos}/${i}` }, med);
-      if (disp !== undefined) out.push(disp);
-    }
+  for (const x of supplies(ctx, el, scope, med)) {
+    out.push(x.ref);
+    if (x.order) basedOn.push({ reference: x.ref });
   }
   if (basedOn.length) s.basedOn = [...((s.basedOn as Json[] | undefined) ?? []), ...basedOn];
   out.unshift(ctx.add(s));
+  return out;
+}
+
+/** Supply orders (→ MedicationRequest) and dispenses (→ MedicationDispense) nested in a medication activity. */
+function supplies(ctx: ConversionContext, el: XmlElement, scope: EntryScope, med: { ref?: string; code?: CodeableConcept }): { ref: string; order: boolean }[] {
+  const out: { ref: string; order: boolean }[] = [];
+  for (const [i, r] of related(el).entries()) {
+    if (r.act.local !== 'supply') continue;
+    const sub = { ...scope, pos: `${scope.pos}/${i}` };
+    if (hasT(templates(r.act), '18') || !isPlanned(r.act)) {
+      const disp = medicationDispense(ctx, r.act, sub, med);
+      if (disp !== undefined) out.push({ ref: disp, order: false });
+    } else {
+      const req = medicationRequest(ctx, el, sub, med, r.act, '#supply');
+      if (req !== undefined) out.push({ ref: req, order: true });
+    }
+  }
   return out;
 }
 
@@ -1107,9 +1121,20 @@ function advanceDirective(ctx: ConversionContext, el: XmlElement, scope: EntrySc
   const t = mainTime(el);
   const p = period(t);
   if (p !== undefined) c.provision = { period: p };
+  // The directive document itself (a scanned form, a PDF …) becomes a DocumentReference.
   const doc = path(el, 'reference', 'externalDocument');
-  const url = path(doc, 'text', 'reference')?.attrs.value;
-  if (url !== undefined && /^[a-z]+:\S+$/i.test(url)) c.sourceAttachment = { url };
+  const url = clean(path(doc, 'text', 'reference')?.attrs.value);
+  if (doc !== undefined && url !== undefined && !url.startsWith('#')) {
+    const d = base(ctx, 'DocumentReference', doc, { ...scope, pos: `${scope.pos}/document` }, '#directive');
+    d.status = 'current';
+    const type = cc(ctx, child(doc, 'code'));
+    d.type = type ?? { coding: [{ system: LOINC, code: '42348-3', display: 'Advance directives' }] };
+    d.category = [{ coding: [{ system: LOINC, code: '42348-3', display: 'Advance directives' }] }];
+    d.subject = { reference: ctx.patientRef };
+    const media = child(doc, 'text')?.attrs.mediaType;
+    d.content = [{ attachment: { ...(media !== undefined ? { contentType: media } : {}), url } }];
+    c.sourceReference = { reference: ctx.add(d) };
+  }
   const verifiers: Json[] = [];
   for (const part of children(el, 'participant')) {
     if (part.attrs.typeCode === 'CST' || part.attrs.typeCode === 'VRF') {
