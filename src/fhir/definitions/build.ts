@@ -53,6 +53,8 @@ export interface CompactModel {
   resourceTypes: string[];
   /** Expanded codes of the value sets used by required bindings (only the fully enumerable ones). */
   valueSets: Record<string, string[]>;
+  /** Code systems each expanded value set draws from (to check Codings of required CodeableConcept bindings). */
+  valueSetSystems: Record<string, string[]>;
   searchParams: Record<string, SearchParamDef[]>;
   /** Patient compartment: resource type → linking search parameter codes. */
   patientCompartment: Record<string, string[]>;
@@ -167,7 +169,7 @@ function collectConcepts(concepts: Json[] | undefined, out: Set<string>): void {
 }
 
 /** Expands a value set to its codes when the package enumerates every code; null otherwise. */
-function expandValueSet(url: string, byUrl: Map<string, Json>, seen = new Set<string>()): Set<string> | null {
+function expandValueSet(url: string, byUrl: Map<string, Json>, systems: Set<string>, seen = new Set<string>()): Set<string> | null {
   if (seen.has(url)) return null;
   seen.add(url);
   const vs = byUrl.get(url);
@@ -175,6 +177,7 @@ function expandValueSet(url: string, byUrl: Map<string, Json>, seen = new Set<st
   const out = new Set<string>();
   for (const inc of vs.compose.include ?? []) {
     if (inc.filter?.length) return null;
+    if (typeof inc.system === 'string') systems.add(inc.system);
     if (inc.concept) {
       for (const c of inc.concept) out.add(c.code);
     } else if (inc.system) {
@@ -183,7 +186,7 @@ function expandValueSet(url: string, byUrl: Map<string, Json>, seen = new Set<st
       collectConcepts(cs.concept, out);
     }
     for (const sub of inc.valueSet ?? []) {
-      const codes = expandValueSet(String(sub).split('|')[0], byUrl, seen);
+      const codes = expandValueSet(String(sub).split('|')[0], byUrl, systems, seen);
       if (!codes) return null;
       for (const c of codes) out.add(c);
     }
@@ -293,6 +296,7 @@ export function buildCompactModel(): CompactModel {
     types: {},
     resourceTypes: [],
     valueSets: {},
+    valueSetSystems: {},
     searchParams: {},
     patientCompartment: {},
   };
@@ -308,8 +312,12 @@ export function buildCompactModel(): CompactModel {
   const wanted = new Set<string>();
   for (const t of Object.values(model.types)) for (const e of t.elements) if (e.vs) wanted.add(e.vs);
   for (const url of [...wanted].sort()) {
-    const codes = expandValueSet(url, byUrl);
-    if (codes) model.valueSets[url] = [...codes];
+    const systems = new Set<string>();
+    const codes = expandValueSet(url, byUrl, systems);
+    if (codes) {
+      model.valueSets[url] = [...codes];
+      model.valueSetSystems[url] = [...systems];
+    }
   }
 
   buildSearchParams(readBundle('search-parameters.json'), model.resourceTypes, model);

@@ -31,8 +31,8 @@ export interface ElementDef {
   targetTypes: string[];
   /** For elements defined by contentReference ("#Questionnaire.item"): the referenced element path. */
   contentReference?: string;
-  /** Required binding: value set URL, and its codes when the package enumerates them. */
-  requiredBinding?: { valueSet: string; codes?: ReadonlySet<string> };
+  /** Required binding: value set URL, and its codes and code systems when the package enumerates them. */
+  requiredBinding?: { valueSet: string; codes?: ReadonlySet<string>; systems?: ReadonlySet<string> };
 }
 
 export interface TypeDef {
@@ -49,6 +49,7 @@ interface Loaded {
   resourceTypeSet: Set<string>;
   typeDefs: Map<string, TypeDef>;
   valueSets: Map<string, ReadonlySet<string>>;
+  valueSetSystems: Map<string, ReadonlySet<string>>;
   searchParams: Map<string, Map<string, SearchParamDef>>;
   loadMs: number;
   fromCache: boolean;
@@ -91,18 +92,22 @@ function load(): Loaded {
   const { model, fromCache } = readModel();
   const valueSets = new Map<string, ReadonlySet<string>>();
   for (const [url, codes] of Object.entries(model.valueSets)) valueSets.set(url, new Set(codes));
+  const valueSetSystems = new Map<string, ReadonlySet<string>>();
+  for (const [url, systems] of Object.entries(model.valueSetSystems)) valueSetSystems.set(url, new Set(systems));
   const typeDefs = new Map<string, TypeDef>();
-  for (const [name, t] of Object.entries(model.types)) typeDefs.set(name, toTypeDef(name, t, valueSets));
+  for (const [name, t] of Object.entries(model.types)) typeDefs.set(name, toTypeDef(name, t, valueSets, valueSetSystems));
   const searchParams = new Map<string, Map<string, SearchParamDef>>();
   for (const [rt, list] of Object.entries(model.searchParams)) searchParams.set(rt, new Map(list.map((p) => [p.code, p])));
   loaded = {
-    model, resourceTypeSet: new Set(model.resourceTypes), typeDefs, valueSets, searchParams,
+    model, resourceTypeSet: new Set(model.resourceTypes), typeDefs, valueSets, valueSetSystems, searchParams,
     loadMs: performance.now() - t0, fromCache,
   };
   return loaded;
 }
 
-function toTypeDef(name: string, t: CompactType, valueSets: Map<string, ReadonlySet<string>>): TypeDef {
+function toTypeDef(
+  name: string, t: CompactType, valueSets: Map<string, ReadonlySet<string>>, valueSetSystems: Map<string, ReadonlySet<string>>,
+): TypeDef {
   const elements = new Map<string, ElementDef>();
   for (const e of t.elements as CompactElement[]) {
     const el: ElementDef = {
@@ -116,7 +121,7 @@ function toTypeDef(name: string, t: CompactType, valueSets: Map<string, Readonly
       targetTypes: e.tp ?? [],
     };
     if (e.cr) el.contentReference = e.t[0];
-    if (e.vs) el.requiredBinding = { valueSet: e.vs, codes: valueSets.get(e.vs) };
+    if (e.vs) el.requiredBinding = { valueSet: e.vs, codes: valueSets.get(e.vs), systems: valueSetSystems.get(e.vs) };
     elements.set(e.n, el);
   }
   return { name, kind: t.kind, base: t.base, abstract: t.abstract === true, elements };

@@ -28,6 +28,8 @@ interface ElementRule {
   check: PrimitiveCheck | null;
   /** Required-binding codes for `code` values */
   codes: ReadonlySet<string> | null;
+  /** Required binding of a CodeableConcept/Coding element (when enumerable) */
+  conceptBinding: { valueSet: string; codes: ReadonlySet<string>; systems: ReadonlySet<string> } | null;
   /** Value is a resource (contained, Bundle.entry.resource, …) */
   isResource: boolean;
 }
@@ -59,8 +61,11 @@ function compileType(name: string): CompiledType | null {
     for (const type of el.types) {
       const key = el.choice ? el.name + upperFirst(type) : el.name;
       const check = PRIMITIVE_CHECKS[type] ?? null;
-      const codes = type === 'code' && el.requiredBinding?.codes ? el.requiredBinding.codes : null;
-      rules[key] = { el, key, type, check, codes, isResource: type === 'Resource' };
+      const rb = el.requiredBinding;
+      const codes = type === 'code' && rb?.codes ? rb.codes : null;
+      const conceptBinding = (type === 'CodeableConcept' || type === 'Coding') && rb?.codes && rb.systems
+        ? { valueSet: rb.valueSet, codes: rb.codes, systems: rb.systems } : null;
+      rules[key] = { el, key, type, check, codes, conceptBinding, isResource: type === 'Resource' };
       keys.push(key);
     }
     if (el.min > 0) required.push({ el, keys });
@@ -202,6 +207,29 @@ function validateValue(value: unknown, rule: ElementRule, path: string, issues: 
   const ct = compileType(rule.type);
   if (ct === null) return; // no definition for this type in the package: nothing to check against
   validateObject(value, ct, path, issues, false);
+  if (rule.conceptBinding !== null) checkConceptBinding(value, rule, path, issues);
+}
+
+/**
+ * Required binding on CodeableConcept/Coding: a coding in one of the value set's code systems must use one of its
+ * codes (error); a concept without any coding from the value set is reported as a warning, since R4 requires it
+ * but text-only concepts are common in converted data.
+ */
+function checkConceptBinding(value: Record<string, unknown>, rule: ElementRule, path: string, issues: ValidationIssue[]): void {
+  const b = rule.conceptBinding!;
+  const isConcept = rule.type === 'CodeableConcept';
+  const codings = isConcept ? (Array.isArray(value.coding) ? value.coding : []) : [value];
+  let fromValueSet = false;
+  for (let i = 0; i < codings.length; i++) {
+    const c = codings[i] as { system?: unknown; code?: unknown } | null;
+    if (!isPlainObject(c) || typeof c.system !== 'string' || !b.systems.has(c.system) || typeof c.code !== 'string') continue;
+    if (b.codes.has(c.code)) { fromValueSet = true; continue; }
+    err(issues, isConcept ? `${path}.coding[${i}].code` : `${path}.code`, `Code '${c.code}' of ${c.system} is not in the required value set ${b.valueSet} (${rule.el.path})`);
+    fromValueSet = true; // already reported as an error
+  }
+  if (!fromValueSet && issues.length < MAX_ISSUES) {
+    issues.push({ severity: 'warning', path, message: `No coding from the required value set ${b.valueSet} (${rule.el.path})` });
+  }
 }
 
 /** `_birthDate` / `_given`: the id/extensions of primitive values. */

@@ -36,7 +36,10 @@ describe('validateResource: valid input', () => {
   });
 
   test('dense synthetic resources of every R4 type validate', () => {
-    for (const rt of listResourceTypes()) for (const seed of [0, 1, 2, 3]) assert.deepEqual(validateResource(sampleResource(rt, seed)), [], `${rt} seed ${seed}`);
+    for (const rt of listResourceTypes()) for (const seed of [0, 1, 2, 3]) {
+      // (warnings: sample CodeableConcepts are not from required value sets)
+      assert.deepEqual(validateResource(sampleResource(rt, seed)).filter((i) => i.severity === 'error'), [], `${rt} seed ${seed}`);
+    }
   });
 
   test('every Synthea resource and bundle validates with zero issues', (t) => {
@@ -125,6 +128,13 @@ describe('validateResource: invalid input', () => {
     expectError({ ...obs, status: 'done' }, 'Observation.status', /observation-status/);
     expectError({ resourceType: 'Patient', contact: [{ gender: 'x' }] }, 'Patient.contact[0].gender', /administrative-gender/);
     expectError({ resourceType: 'Patient', telecom: [{ system: 'pager2', value: '1' }] }, 'Patient.telecom[0].system', /contact-point-system/);
+    // CodeableConcept with a required binding: wrong code in the value set's system is an error; text only is a warning
+    const cond = { resourceType: 'Condition', subject: { reference: 'Patient/1' } };
+    const clinical = 'http://terminology.hl7.org/CodeSystem/condition-clinical';
+    assert.deepEqual(validateResource({ ...cond, clinicalStatus: { coding: [{ system: clinical, code: 'active' }] } }), []);
+    expectError({ ...cond, clinicalStatus: { coding: [{ system: 'http://other', code: 'x' }, { system: clinical, code: 'activ' }] } }, 'Condition.clinicalStatus.coding[1].code', /'activ' of .* is not in the required value set .*condition-clinical/);
+    const textOnly = validateResource({ ...cond, clinicalStatus: { text: 'Active' } });
+    assert.deepEqual(textOnly.map((i) => [i.severity, i.path]), [['warning', 'Condition.clinicalStatus']]);
     // extensible / preferred bindings accept any code
     assert.deepEqual(validateResource({ resourceType: 'Patient', language: 'xx-YY' }), []);
   });
