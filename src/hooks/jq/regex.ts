@@ -168,59 +168,60 @@ export function compileRegex(re: unknown, flags: unknown, withIndices = true): {
   return { rx, global: f.global, skipEmpty: f.skipEmpty };
 }
 
+/** Capture-group index → name, by scanning the translated source for group openings. */
+function groupNames(rx: RegExp, m: RegExpExecArray, names: (string | null)[]): void {
+  const declared = m.groups ? Object.keys(m.groups) : [];
+  const src = rx.source;
+  let idx = 0;
+  for (let i = 0; i < src.length; i++) {
+    if (src[i] === '\\') { i++; continue; }
+    if (src[i] === '[') { while (i < src.length && src[i] !== ']') { if (src[i] === '\\') i++; i++; } continue; }
+    if (src[i] !== '(') continue;
+    if (src[i + 1] === '?') {
+      const nm = /^\(\?<([A-Za-z_][A-Za-z0-9_]*)>/.exec(src.slice(i));
+      if (nm && declared.includes(nm[1]!)) names[idx++] = nm[1]!;
+      continue;
+    }
+    names[idx++] = null;
+  }
+}
+
 export function regexMatches(input: unknown, re: unknown, flags: unknown, testOnly = false): RegexMatch[] {
   if (typeof input !== 'string') throw new JqError(`${describe(input)} cannot be matched, as it is not a string`);
   const { rx, global, skipEmpty } = compileRegex(re, flags, !testOnly);
-  rx.lastIndex = 0;
   const out: RegexMatch[] = [];
   const names: (string | null)[] = [];
-  for (;;) {
+  // jq's loop: search from `start`; after an empty match move one code point on; stop once start reaches the end.
+  let start = 0;
+  do {
+    rx.lastIndex = start;
     const m = rx.exec(input);
     if (!m) break;
-    if (m[0].length === 0) {
-      // advance past the empty match (by a whole code point)
-      const cp = input.codePointAt(rx.lastIndex);
-      rx.lastIndex += cp !== undefined && cp > 0xffff ? 2 : 1;
-      if (skipEmpty) {
-        if (rx.lastIndex > input.length) break;
-        continue;
-      }
-    }
+    const empty = m[0].length === 0;
+    if (empty) {
+      const cp = input.codePointAt(m.index);
+      start = m.index + (cp !== undefined && cp > 0xffff ? 2 : 1);
+    } else start = m.index + m[0].length;
+    if (empty && skipEmpty) continue;
     if (testOnly) return [{ offset: 0, length: 0, string: '', captures: [] }];
-    if (names.length === 0 && m.length > 1) {
-      const groupNames = m.groups ? Object.keys(m.groups) : [];
-      // map group index → name by scanning the source for capture-group openings
-      const src = rx.source;
-      let idx = 0;
-      for (let i = 0; i < src.length; i++) {
-        if (src[i] === '\\') { i++; continue; }
-        if (src[i] === '[') { while (i < src.length && src[i] !== ']') { if (src[i] === '\\') i++; i++; } continue; }
-        if (src[i] !== '(') continue;
-        if (src[i + 1] === '?') {
-          const nm = /^\(\?<([A-Za-z_][A-Za-z0-9_]*)>/.exec(src.slice(i));
-          if (nm && groupNames.includes(nm[1]!)) { names[idx++] = nm[1]!; }
-          continue;
-        }
-        names[idx++] = null;
-      }
-    }
     const offset = cpIndex(input, m.index);
+    if (empty) {
+      out.push({ offset, length: 0, string: '', captures: [] });
+      continue;
+    }
+    if (names.length === 0 && m.length > 1) groupNames(rx, m, names);
     const captures = [];
-    let pos = m.index;
     for (let g = 1; g < m.length; g++) {
-      const s = m[g];
+      const sub = m[g];
       const name = names[g - 1] ?? null;
-      if (s === undefined) {
+      if (sub === undefined) {
         captures.push({ offset: -1, length: 0, string: null, name });
         continue;
       }
-      const at = m.indices ? m.indices[g]![0] : input.indexOf(s, pos);
-      pos = at;
-      captures.push({ offset: cpIndex(input, at), length: [...s].length, string: s, name });
+      const at = m.indices ? m.indices[g]![0] : input.indexOf(sub, m.index);
+      captures.push({ offset: cpIndex(input, at), length: [...sub].length, string: sub, name });
     }
     out.push({ offset, length: [...m[0]].length, string: m[0], captures });
-    if (!global) break;
-    if (rx.lastIndex > input.length) break;
-  }
+  } while (global && start < input.length);
   return out;
 }
