@@ -450,6 +450,8 @@ const ALLERGY_TYPE: Record<string, [string | undefined, string | undefined]> = {
   '426232007': ['allergy', 'environment'], '232347008': ['allergy', 'environment'], '609328004': ['allergy', undefined],
   '782197009': ['intolerance', undefined], '716186003': ['allergy', undefined],
 };
+// Agent codes that name a whole class rather than a substance (substance, drug, food).
+const GENERIC_AGENTS = new Set(['105590001', '410942007', '373873005', '255620007', '762952008']);
 const SEVERITY: Record<string, string> = { '24484000': 'severe', '6736007': 'moderate', '255604002': 'mild', '371923003': 'moderate', '371924009': 'severe', '442452003': 'severe', '399166001': 'severe' };
 const CRITICALITY: Record<string, string> = { CRITH: 'high', CRITL: 'low', CRITU: 'unable-to-assess' };
 
@@ -458,9 +460,11 @@ function allergyObservation(ctx: ConversionContext, el: XmlElement, scope: Entry
   const agent = path(el, 'participant', 'participantRole', 'playingEntity', 'code');
   let code = cc(ctx, agent);
   const valueCode = child(el, 'value')?.attrs.code;
-  if (negated(el) && (code === undefined || hasNullFlavor(agent))) {
-    const drug = valueCode === '416098002' || valueCode === '419511003';
-    const food = valueCode === '414285001';
+  const agentCode = agent?.attrs.code;
+  if (negated(el) && (code === undefined || hasNullFlavor(agent) || GENERIC_AGENTS.has(agentCode ?? ''))) {
+    // Negated with no specific substance: "no known (drug/food) allergy".
+    const drug = valueCode === '416098002' || valueCode === '419511003' || agentCode === '410942007' || agentCode === '373873005';
+    const food = valueCode === '414285001' || agentCode === '255620007';
     code = drug ? { coding: [{ system: SNOMED, code: '409137002', display: 'No known drug allergy' }], text: 'No known drug allergy' }
       : food ? { coding: [{ system: SNOMED, code: '429625007', display: 'No known food allergy' }], text: 'No known food allergy' }
         : { coding: [{ system: SNOMED, code: '716186003', display: 'No known allergy' }], text: 'No known allergy' };
