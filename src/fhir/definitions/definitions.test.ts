@@ -14,7 +14,7 @@ describe('fhir definitions', () => {
   test('resource types', () => {
     const types = listResourceTypes();
     for (const t of ['Patient', 'Observation', 'Binary', 'Bundle', 'Parameters', 'Questionnaire']) assert.ok(types.includes(t), t);
-    assert.equal(types.length, 146 + 1); // R4 4.0.1 resource types (incl. the abstract-free set)
+    assert.equal(types.length, 146 + 1); // the 146 R4 resource types + SubscriptionStatus (R4B, shipped by the package)
     assert.equal(isResourceType('Patient'), true);
     assert.equal(isResourceType('Resource'), false);
     assert.equal(isResourceType('DomainResource'), false);
