@@ -125,6 +125,14 @@ function isAuditable(path: string): boolean {
   return !(path === '/auth/roles' || path.startsWith('/auth/roles/') || path === '/auth/users/me' || path === '/fhir/metadata');
 }
 
+/**
+ * Without Zus-Account, the data a grant exposes is FHIR data and the grantor's users and app clients; listing the
+ * builders one may act for, or the grants themselves, is not reading the grantor's data.
+ */
+function carriesGrantorData(path: string): boolean {
+  return path === '/fhir' || path.startsWith('/fhir/') || path.startsWith('/auth/users') || path.startsWith('/auth/app-clients');
+}
+
 export function registerAudit(app: FastifyInstance, services: Services): void {
   const store = new FhirStore(services);
   app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
@@ -146,6 +154,7 @@ export function registerAudit(app: FastifyInstance, services: Services): void {
       touched = builderDataIn(body, [ctx.accountHeader]);
       if (!touched.has(ctx.accountHeader)) touched.set(ctx.accountHeader, new Set());
     } else {
+      if (!carriesGrantorData(path)) return payload;
       touched = builderDataIn(body, grantors);
     }
     const at = services.clock.now();

@@ -16,7 +16,24 @@ function withParams(uri: string, params: Record<string, string | undefined>): st
   return u.toString();
 }
 
-export async function registerOAuthRoutes(app: FastifyInstance, _services: Services, access: AccessService): Promise<void> {
+export async function registerOAuthRoutes(app: FastifyInstance, services: Services, access: AccessService): Promise<void> {
+  // RFC 8414 metadata, so OAuth client libraries (and the console) configure themselves.
+  app.get('/.well-known/oauth-authorization-server', async () => {
+    const base = services.config.baseUrl;
+    return {
+      issuer: access.settings.issuer,
+      authorization_endpoint: `${base}/oauth/authorize`,
+      token_endpoint: `${base}/oauth/token`,
+      revocation_endpoint: `${base}/oauth/revoke`,
+      jwks_uri: `${base}/.well-known/jwks.json`,
+      response_types_supported: ['code'],
+      grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+      code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: ['none', 'client_secret_post', 'client_secret_basic'],
+      revocation_endpoint_auth_methods_supported: ['none', 'client_secret_post', 'client_secret_basic'],
+    };
+  });
+
   app.get('/oauth/authorize', async (request, reply) => {
     const checked = await access.oauth.checkAuthorizeRequest(request.query as Record<string, unknown>);
     if ('problem' in checked) {

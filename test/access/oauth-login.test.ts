@@ -16,6 +16,15 @@ describe('user login: authorization code + PKCE, refresh rotation, revocation', 
   });
   after(async () => { await tp.close(); });
 
+  test('authorization server metadata (RFC 8414)', async () => {
+    const r = await fetch(`${tp.url}/.well-known/oauth-authorization-server`);
+    assert.equal(r.status, 200);
+    const m = (await r.json()) as Record<string, unknown>;
+    assert.equal(m.authorization_endpoint, `${tp.url}/oauth/authorize`);
+    assert.deepEqual(m.code_challenge_methods_supported, ['S256']);
+    assert.ok(!(m.grant_types_supported as string[]).includes('password'));
+  });
+
   test('there is no password grant', async () => {
     const u = await createUserAndLogin(tp, admin.token, admin.builderId, 'Care Team User');
     const r = await exchange(tp, { grant_type: 'password', username: u.email, password: PASSWORD, client_id: u.clientId });
