@@ -7,7 +7,7 @@ import {
   getpath, indexValue, invalidPathResult, iterateValues, setpath, splitString, step, add as addValues, arrayIndices,
 } from './runtime.ts';
 import {
-  JqError, codepointLength, compare, describe, equals, getKey, hasKey, isObject, numberToString, setKey, sortKeys,
+  JqError, codepointLength, compare, describe, dumpTrunc, equals, getKey, hasKey, isObject, numberToString, setKey, sortKeys,
   toJson, truthy, typeOf, cpIndex,
 } from './values.ts';
 import { parseJsonValue } from './json.ts';
@@ -27,6 +27,10 @@ export function tostring(v: any): string {
 
 function requireString(v: any, what: string): string {
   if (typeof v !== 'string') throw new JqError(`${describe(v)} ${what}`);
+  return v;
+}
+function stringOr(v: any, message: string): string {
+  if (typeof v !== 'string') throw new JqError(message);
   return v;
 }
 function requireNumber(v: any, name: string): number {
@@ -51,14 +55,7 @@ NATIVES['path/1'] = ([f]) => fromGen((i, e, k) => f!.p(i, [], e, (x, p) => {
   return k(p);
 }));
 NATIVES['getpath/1'] = ([a]) => {
-  const c = cart1(a!, (i, p) => {
-    try {
-      return getpath(i, p);
-    } catch (err) {
-      if (err instanceof JqError && Array.isArray(p)) return null;
-      throw err;
-    }
-  });
+  const c = cart1(a!, (i, p) => getpath(i, p));
   const p: PGen = (i, path, e, k) => a!.v(i, e, (pa) => {
     if (path === null) throw invalidPathResult(i);
     if (!Array.isArray(pa)) throw new JqError('Path must be specified as an array');
@@ -398,7 +395,7 @@ def1('has', (i, k) => {
     if (typeof k !== 'number') throw new JqError(`Cannot check whether array has a key of type ${typeOf(k)}`);
     return k >= 0 && k < i.length;
   }
-  throw new JqError(`Cannot check whether ${typeOf(i)} has a key`);
+  throw new JqError(`Cannot check whether ${typeOf(i)} has a ${typeOf(k)} key`);
 });
 const kindOf = (v: any) => (v === true ? 'true' : v === false ? 'false' : typeOf(v));
 function contains(a: any, b: any): boolean {
@@ -433,9 +430,9 @@ def1('trimstr', (i, s) => {
   return r;
 });
 const WS = /^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g;
-def0('trim', (i) => requireString(i, 'trim input must be a string').replace(WS, ''));
-def0('ltrim', (i) => requireString(i, 'trim input must be a string').replace(/^[ \t\n\r\f\v]+/, ''));
-def0('rtrim', (i) => requireString(i, 'trim input must be a string').replace(/[ \t\n\r\f\v]+$/, ''));
+def0('trim', (i) => stringOr(i, 'trim input must be a string').replace(WS, ''));
+def0('ltrim', (i) => stringOr(i, 'trim input must be a string').replace(/^[ \t\n\r\f\v]+/, ''));
+def0('rtrim', (i) => stringOr(i, 'trim input must be a string').replace(/[ \t\n\r\f\v]+$/, ''));
 def0('explode', (i) => {
   if (typeof i !== 'string') throw new JqError('explode input must be a string');
   const out: number[] = [];
@@ -465,8 +462,8 @@ def1('join', (i, sep) => {
   }
   return acc === null ? '' : acc;
 });
-def0('ascii_downcase', (i) => requireString(i, 'cannot be lowercased').replace(/[A-Z]+/g, (m) => m.toLowerCase()));
-def0('ascii_upcase', (i) => requireString(i, 'cannot be uppercased').replace(/[a-z]+/g, (m) => m.toUpperCase()));
+def0('ascii_downcase', (i) => stringOr(i, 'explode input must be a string').replace(/[A-Z]+/g, (m) => m.toLowerCase()));
+def0('ascii_upcase', (i) => stringOr(i, 'explode input must be a string').replace(/[a-z]+/g, (m) => m.toUpperCase()));
 def0('tostring', tostring);
 def0('tojson', toJson);
 def0('fromjson', (i) => {
@@ -879,8 +876,17 @@ export function applyFormat(name: string, v: any): string {
     case '@base64d': {
       const s = tostring(v);
       const clean = s.replace(/=+$/, '');
-      if (/[^A-Za-z0-9+/]/.test(clean) || clean.length % 4 === 1) throw new JqError(`${describe(v)} is not valid base64 data`);
+      if (/[^A-Za-z0-9+/]/.test(clean)) throw new JqError(`Invalid base64 data (${dumpTrunc(s)})`);
+      if (clean.length % 4 === 1) throw new JqError(`Invalid base64 data (trailing base64 byte found) (${dumpTrunc(s)})`);
       return Buffer.from(clean, 'base64').toString('utf8');
+    }
+    case '@urid': {
+      const s = tostring(v);
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        throw new JqError(`${describe(s)} is not a valid uri encoding`);
+      }
     }
     case '@base32': {
       const bytes = Buffer.from(tostring(v), 'utf8');

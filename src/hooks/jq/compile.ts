@@ -798,7 +798,7 @@ function errorValue(err: JqError): any {
   return err.value;
 }
 
-const FORMATS = new Set(['@text', '@json', '@html', '@uri', '@csv', '@tsv', '@sh', '@base64', '@base64d', '@base32', '@base32d']);
+const FORMATS = new Set(['@text', '@json', '@html', '@uri', '@csv', '@tsv', '@sh', '@base64', '@base64d', '@base32', '@base32d', '@urid']);
 export function isKnownFormat(name: string): boolean {
   return FORMATS.has(name);
 }

@@ -64,8 +64,12 @@ let running = false;
 const MATCHED: MatchResult = Object.freeze({ matched: true });
 const NOT_MATCHED: MatchResult = Object.freeze({ matched: false });
 
+// A filter evaluated from inside another one's emit callback (nested run) gets its own budget;
+// the outer budget is restored afterwards.
+const saved: (typeof budget)[] = [];
+
 function arm(limits: Partial<JqLimits> | undefined): void {
-  if (running) throw new Error('jq evaluation is not re-entrant');
+  if (running) saved.push({ ...budget });
   running = true;
   budget.steps = 0;
   budget.depth = 0;
@@ -91,8 +95,14 @@ function withBudget<T>(limits: Partial<JqLimits> | undefined, body: () => T): T 
   try {
     return body();
   } finally {
-    running = false;
+    disarm();
   }
+}
+
+function disarm(): void {
+  const prev = saved.pop();
+  if (prev) Object.assign(budget, prev);
+  else running = false;
 }
 
 function isStackOverflow(err: unknown): boolean {
@@ -148,7 +158,7 @@ export function compileJq(source: string): CompiledFilter {
         if (t instanceof JqLimitError) return { matched: false, aborted: t.kind === 'outputs' ? 'steps' : t.kind, error: t.message };
         return { matched: false, error: t.message };
       } finally {
-        running = false;
+        disarm();
       }
     },
   };

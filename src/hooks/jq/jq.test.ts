@@ -79,6 +79,16 @@ describe('jq language', () => {
   });
 });
 
+describe('embedding', () => {
+  test('a filter may run inside another filter\'s output callback', () => {
+    const inner = compileJq('.x + 1');
+    const seen: unknown[] = [];
+    compileJq('.[]').each([{ x: 1 }, { x: 2 }], (v) => { seen.push(inner.run(v)[0]); });
+    assert.deepEqual(seen, [2, 3]);
+    assert.deepEqual(compileJq('@uri "\\(.)", (@uri | @urid)').run('a b/é'), ['a%20b%2F%C3%A9', 'a b/é']);
+  });
+});
+
 describe('compile errors', () => {
   test('JqParseError carries position, line and column', () => {
     try {
@@ -126,6 +136,9 @@ describe('hook matching', () => {
       assert.equal(r.matched, false, f);
       assert.equal(r.aborted, kind, `${f}: ${JSON.stringify(r)}`);
     }
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    assert.equal(compileJq('tojson | length').matches(deep).aborted, 'depth');
     assert.throws(() => compileJq('repeat(1)').run(null), JqLimitError);
     assert.throws(() => compileJq('[range(20)]').run(null, { maxSteps: 10 }), JqLimitError);
     assert.deepEqual(compileJq('[limit(3; repeat(1))]').run(null), [[1, 1, 1]]);
