@@ -23,7 +23,7 @@ test('fhir-kit-client: metadata, create, read, update, search, paging via next l
   assert.ok(created.id);
   const read = (await client.read({ resourceType: 'Patient', id: created.id })) as Json;
   assert.equal(read.name[0].family, 'Kitson');
-  const updated = (await client.update({ resourceType: 'Patient', id: created.id, body: { ...read, gender: 'female' } })) as Json;
+  const updated = (await client.update({ resourceType: 'Patient', id: created.id, body: { ...read, resourceType: 'Patient', gender: 'female' } })) as Json;
   assert.equal(updated.meta.versionId, '2');
   const v1 = (await client.vread({ resourceType: 'Patient', id: created.id, version: '1' })) as Json;
   assert.equal(v1.gender, undefined);
@@ -45,7 +45,7 @@ test('fhir-kit-client: metadata, create, read, update, search, paging via next l
   const values: number[] = [];
   for (;;) {
     values.push(...page.entry.map((e: Json) => e.resource.valueQuantity.value));
-    const next = await client.nextPage({ bundle: page });
+    const next = await client.nextPage({ bundle: page as never });
     if (!next) break;
     page = next as Json;
   }

@@ -69,21 +69,38 @@ function errorEntry(err: unknown): Record<string, unknown> {
   return { response: { status: String(e.status), outcome: operationOutcome(e.details) } };
 }
 
-/** Replaces references found in `map` (fullUrl → Type/id) and resolves conditional references, in place. */
-async function rewriteReferences(node: unknown, map: Map<string, string>, resolveConditional: (ref: string) => Promise<string>): Promise<void> {
+/** Visits every `reference` string (synchronously: bundles carry thousands of nested objects). */
+function visitReferences(node: unknown, fn: (ref: string, holder: Record<string, unknown>) => void): void {
   if (Array.isArray(node)) {
-    for (const x of node) await rewriteReferences(x, map, resolveConditional);
+    for (const x of node) visitReferences(x, fn);
     return;
   }
   if (typeof node !== 'object' || node === null) return;
   const o = node as Record<string, unknown>;
-  for (const [k, v] of Object.entries(o)) {
-    if (k === 'reference' && typeof v === 'string') {
-      const hit = map.get(v);
-      if (hit) o[k] = hit;
-      else if (v.startsWith('urn:uuid:') || v.startsWith('urn:oid:')) throw badRequest(`Reference '${v}' does not match any fullUrl in the transaction`);
-      else if (/^[A-Z][A-Za-z]+\?/.test(v)) o[k] = await resolveConditional(v);
-    } else if (typeof v === 'object' && v !== null) await rewriteReferences(v, map, resolveConditional);
+  for (const k in o) {
+    const v = o[k];
+    if (k === 'reference' && typeof v === 'string') fn(v, o);
+    else if (typeof v === 'object' && v !== null) visitReferences(v, fn);
+  }
+}
+
+/** Replaces references found in `map` (fullUrl → Type/id) and conditional references (resolved first), in place. */
+async function rewriteReferences(resources: unknown[], map: Map<string, string>, resolveConditional: (ref: string) => Promise<string>): Promise<void> {
+  const conditional = new Set<string>();
+  for (const r of resources) {
+    visitReferences(r, (ref) => {
+      if (map.has(ref)) return;
+      if (ref.startsWith('urn:uuid:') || ref.startsWith('urn:oid:')) throw badRequest(`Reference '${ref}' does not match any fullUrl in the transaction`);
+      if (/^[A-Z][A-Za-z]+\?/.test(ref)) conditional.add(ref);
+    });
+  }
+  const resolved = new Map(map);
+  for (const ref of conditional) resolved.set(ref, await resolveConditional(ref));
+  for (const r of resources) {
+    visitReferences(r, (ref, holder) => {
+      const hit = resolved.get(ref);
+      if (hit) holder.reference = hit;
+    });
   }
 }
 
@@ -253,7 +270,7 @@ async function runTransaction(store: FhirStore, ctx: AccessContext, tx: Queryabl
     conditionalCache.set(ref, resolved);
     return resolved;
   };
-  for (const p of plan) if (p.op?.resource) await rewriteReferences(p.op.resource, refMap, resolveConditional);
+  await rewriteReferences(plan.flatMap((p) => (p.op?.resource ? [p.op.resource] : [])), refMap, resolveConditional);
 
   // 3. write: deletes, creates, updates/patches — one bulk batch each
   for (const group of [['DELETE'], ['POST'], ['PUT', 'PATCH']]) {
