@@ -1,5 +1,5 @@
 // Password hashing with argon2id (@node-rs/argon2, a native binding that loads on this platform) and the
-// password policy. Parameters are OWASP's argon2id minimum (19 MiB, t=2, p=1): ~90 ms per hash on 2 cores.
+// password policy. Parameters are OWASP's argon2id minimum (19 MiB, t=2, p=1): ~40 ms per hash here (npm run bench:access).
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
 import { badRequest } from '../platform/errors.ts';
 
