@@ -42,10 +42,9 @@ function requireNumber(v: any, name: string): number {
 // ---- core ----
 NATIVES['empty/0'] = () => ({ s: null, v: () => true, p: () => true });
 NATIVES['not/0'] = () => fromSingle((i) => !truthy(i));
+// jq ≥ 1.7: error(null) raises an error whose value is null (before 1.7 it acted like `empty`)
 const raise = (m: any): boolean => {
-  // error(null) behaves like `empty` (jq: an error without a message is a plain backtrack)
-  if (m === null || m === undefined) return true;
-  throw new JqError(m);
+  throw new JqError(m === undefined ? null : m);
 };
 NATIVES['error/0'] = () => ({ s: null, v: (i) => raise(i), p: (i) => raise(i) });
 NATIVES['error/1'] = ([a]) => ({ s: null, v: (i, e) => a!.v(i, e, raise), p: (i, _p, e) => a!.v(i, e, raise) });

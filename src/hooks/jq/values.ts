@@ -7,7 +7,7 @@ export class JqError {
   get message(): string {
     const v = this.value;
     if (typeof v === 'string') return v;
-    if (v === null || v === undefined) return 'null (null)';
+    if (v === null || v === undefined) return 'null (null) not a string';
     return `${dumpTrunc(v, 1000)} (not a string)`;
   }
 }
@@ -141,7 +141,7 @@ export function sortKeys(o: Record<string, unknown>): string[] {
 export function numberToString(n: number): string {
   if (Number.isNaN(n)) return 'null';
   if (!Number.isFinite(n)) return n > 0 ? '1.7976931348623157e+308' : '-1.7976931348623157e+308';
-  if (Number.isInteger(n) && Math.abs(n) < 1e17) return Object.is(n, -0) ? '-0' : String(n);
+  if (Number.isInteger(n) && Math.abs(n) < 1e15) return Object.is(n, -0) ? "-0" : String(n);
   const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(n.toExponential())!;
   const sign = m[1]!, digits = m[2]! + (m[3] ?? ''), exp = Number(m[4]);
   const decpt = exp + 1;
