@@ -3,8 +3,9 @@
 import { cpus } from 'node:os';
 import { runCase, type BenchCase } from './harness.ts';
 import { ccdaCases } from './ccda.ts';
+import { hl7v2Cases, ncpdpCases } from './hl7v2.ts';
 
-const CASES: (() => BenchCase[])[] = [ccdaCases];
+const CASES: (() => BenchCase[])[] = [ccdaCases, hl7v2Cases, ncpdpCases];
 
 const budgetMs = Number(process.argv[2] ?? 3000);
 const out: string[] = [`Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} (${cpus().length} cores), ${budgetMs} ms per measurement`, ''];

@@ -1,7 +1,8 @@
 // Collects the resources a converter builds, gives them deterministic ids, validates each one and
 // assembles the ConversionResult (invalid resources dropped and counted, never thrown).
 // Shared by the HL7 v2 and NCPDP converters.
-import { deterministicUuid } from '../../platform/ids.ts';
+// Same id function as the C-CDA converter (fast seeded MurmurHash3 lanes, UUID-shaped).
+import { deterministicId } from '../ccda/context.ts';
 import { validateResource } from '../../fhir/validation/index.ts';
 import type { ConversionResult, FhirResource, OutcomeIssue } from '../types.ts';
 
@@ -26,7 +27,7 @@ export class ResourceCollector {
 
   /** Deterministic FHIR id (UUID form, 36 chars) for a resource type and a natural key. */
   id(type: string, key: string): string {
-    return deterministicUuid(this.ns, `${type}|${key}`);
+    return deterministicId(this.ns, type, key);
   }
 
   /** Reference string for a resource of this type and key (whether or not it is added). */
@@ -47,15 +48,19 @@ export class ResourceCollector {
     const id = this.id(resource.resourceType, key);
     const ref = `${resource.resourceType}/${id}`;
     const existing = this.byKey.get(ref);
-    const clean = stripUndefined(resource);
     if (existing !== undefined) {
-      for (const [k, v] of Object.entries(clean)) if (existing[k] === undefined || (Array.isArray(existing[k]) && (existing[k] as unknown[]).length === 0)) existing[k] = v;
+      for (const k in resource) {
+        const v = resource[k];
+        if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
+        const cur = existing[k];
+        if (cur === undefined || (Array.isArray(cur) && cur.length === 0)) existing[k] = v;
+      }
       return ref;
     }
-    const { resourceType, ...rest } = clean;
-    const withId: FhirResource = { resourceType, id, ...rest };
-    this.byKey.set(ref, withId);
-    this.order.push(withId);
+    // Compaction (dropping undefined and empty members) happens once, in result().
+    resource.id = id;
+    this.byKey.set(ref, resource);
+    this.order.push(resource);
     return ref;
   }
 
@@ -86,7 +91,9 @@ export class ResourceCollector {
     const issues = [...this.issues];
     for (const built of this.order) {
       // Converters fill some members after adding (diagnoses, results, notes): compact again.
-      const r = stripUndefined(built);
+      // resourceType and id first, as FHIR JSON is usually written.
+      const { resourceType, id, ...rest } = stripUndefined(built);
+      const r: FhirResource = { resourceType, id, ...rest };
       const problems = this.validate ? validateResource(r).filter((p) => p.severity === 'error') : [];
       if (problems.length > 0) {
         dropped++;
@@ -110,23 +117,28 @@ export class ResourceCollector {
 
 /** Removes undefined members, empty arrays and empty objects, recursively (FHIR forbids empty elements). */
 export function stripUndefined<T extends Record<string, unknown>>(o: T): T {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) {
-    const c = compact(v);
-    if (c !== undefined) out[k] = c;
+  return (compactObject(o) ?? {}) as T;
+}
+
+function compactObject(o: Record<string, unknown>): Record<string, unknown> | undefined {
+  let out: Record<string, unknown> | undefined;
+  for (const k in o) {
+    const c = compact(o[k]);
+    if (c !== undefined) (out ??= {})[k] = c;
   }
-  return out as T;
+  return out;
 }
 
 function compact(v: unknown): unknown {
   if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'object') return v;
   if (Array.isArray(v)) {
-    const arr = v.map(compact).filter((x) => x !== undefined);
-    return arr.length === 0 ? undefined : arr;
+    let arr: unknown[] | undefined;
+    for (const x of v) {
+      const c = compact(x);
+      if (c !== undefined) (arr ??= []).push(c);
+    }
+    return arr;
   }
-  if (typeof v === 'object') {
-    const obj = stripUndefined(v as Record<string, unknown>);
-    return Object.keys(obj).length === 0 ? undefined : obj;
-  }
-  return v;
+  return compactObject(v as Record<string, unknown>);
 }

@@ -4,7 +4,7 @@ import { convertMessage, type Hl7ConvertOptions } from './convert.ts';
 import { isHl7Error, parseHl7v2, parseHl7v2Batch, type Hl7ParseOptions } from './parser.ts';
 
 export {
-  parseHl7v2, parseHl7v2Batch, isHl7Error, unescapeHl7, escapeHl7, Hl7Message, Hl7Segment, Hl7Field,
+  parseHl7v2, parseHl7v2Batch, splitMessages, isHl7Error, unescapeHl7, escapeHl7, Hl7Message, Hl7Segment, Hl7Field,
   DEFAULT_MAX_HL7_BYTES,
 } from './parser.ts';
 export type { Hl7ParseError, Hl7Encoding, Hl7ParseOptions, Hl7Batch, Hl7ErrorCode } from './parser.ts';

@@ -86,6 +86,8 @@ export class Hl7Field {
   }
 }
 
+const NO_FIELDS: Hl7Field[] = [];
+
 export class Hl7Segment {
   /** fields[0] is the segment id; fields[n] is field n (for MSH, fields[1] is the field separator). */
   readonly fields: string[];
@@ -98,13 +100,20 @@ export class Hl7Segment {
     return this.fields[n] ?? '';
   }
 
+  private repCache: (Hl7Field[] | undefined)[] | undefined;
+
   /** All repetitions of field n (empty array when the field is empty). MSH-2 is never split. */
   reps(n: number): Hl7Field[] {
+    const cached = this.repCache?.[n];
+    if (cached !== undefined) return cached;
     const r = this.fields[n];
-    if (r === undefined || r === '') return [];
-    if (this.name === 'MSH' && n <= 2) return [new Hl7Field(r, { ...this.enc, component: '\u0000', subcomponent: '\u0000', escape: '\u0000' })];
-    if (r.indexOf(this.enc.repetition) === -1) return [new Hl7Field(r, this.enc)];
-    return r.split(this.enc.repetition).map((x) => new Hl7Field(x, this.enc));
+    let out: Hl7Field[];
+    if (r === undefined || r === '') out = NO_FIELDS;
+    else if (this.name === 'MSH' && n <= 2) out = [new Hl7Field(r, { ...this.enc, component: '\u0000', subcomponent: '\u0000', escape: '\u0000' })];
+    else if (r.indexOf(this.enc.repetition) === -1) out = [new Hl7Field(r, this.enc)];
+    else out = r.split(this.enc.repetition).map((x) => new Hl7Field(x, this.enc));
+    (this.repCache ??= [])[n] = out;
+    return out;
   }
 
   /** First repetition of field n, or undefined when empty. */
@@ -412,4 +421,23 @@ export function parseHl7v2Batch(text: string, options: Hl7ParseOptions = {}): Hl
     warnings.push(`batch trailer counts ${batchCount} messages, found ${messages.length}`);
   }
   return { messages, warnings };
+}
+
+/** The text of each message in a batch or concatenation (CR-separated), batch envelope removed. */
+export function splitMessages(text: string): string[] {
+  const body = stripFraming(text.split('\u000b').join('\n').split('\u001c').join('\n'));
+  const out: string[] = [];
+  let current: string[] | undefined;
+  for (const line of splitLines(body)) {
+    const id = line.slice(0, 3);
+    if (id === 'MSH') {
+      if (current !== undefined) out.push(current.join('\r'));
+      current = [line];
+    } else if (id === 'FHS' || id === 'BHS' || id === 'BTS' || id === 'FTS') {
+      if (current !== undefined) out.push(current.join('\r'));
+      current = undefined;
+    } else if (current !== undefined) current.push(line);
+  }
+  if (current !== undefined) out.push(current.join('\r'));
+  return out;
 }

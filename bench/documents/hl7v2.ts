@@ -1,0 +1,58 @@
+// HL7 v2 and NCPDP SCRIPT cases: every message of ../shared/corpora/hl7v2 (batches split into
+// messages) and every NCPDP fixture (corpus + test/fixtures/ncpdp). The HL7 v2 peer is
+// @medplum/core's Hl7Message.parse (parse only: no FHIR conversion exists there), so the table also
+// shows our parse-only figure to compare like with like.
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Hl7Message } from '@medplum/core';
+import { convertHl7v2, isHl7Error, parseHl7v2, splitMessages } from '../../src/documents/hl7v2/index.ts';
+import { convertNcpdp } from '../../src/documents/ncpdp/index.ts';
+import type { BenchCase } from './harness.ts';
+
+const CORPORA = resolve(fileURLToPath(new URL('../../../shared/corpora', import.meta.url)));
+const OUR_NCPDP = resolve(fileURLToPath(new URL('../../test/fixtures/ncpdp', import.meta.url)));
+
+function files(dir: string, ext: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const n of readdirSync(d).sort()) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (n.endsWith(ext)) out.push(p);
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out;
+}
+
+export function hl7v2Cases(): BenchCase[] {
+  const dir = join(CORPORA, 'hl7v2');
+  if (!existsSync(dir)) return [];
+  const messages = files(dir, '.hl7').flatMap((f) => splitMessages(readFileSync(f, 'utf8')));
+  return [{
+    title: 'HL7 v2 → FHIR (every corpus message)',
+    inputs: messages,
+    unit: 'messages',
+    subjects: [
+      { name: 'tessera convertHl7v2 (parse, convert, validate)', run: (x: string) => { const r = convertHl7v2(x); return r.ok ? r.bundle.entry.length : false; } },
+      { name: 'tessera convertHl7v2, validation off', run: (x: string) => { const r = convertHl7v2(x, { validate: false }); return r.ok ? r.bundle.entry.length : false; } },
+      { name: 'tessera parseHl7v2 (parse only)', run: (x: string) => !isHl7Error(parseHl7v2(x)) },
+      // Medplum splits on CR only; give it CR-separated text so it is measured on what it supports.
+      { name: '@medplum/core 4.5.2 Hl7Message.parse (parse only)', run: (x: string) => Hl7Message.parse(x.replace(/\r?\n/g, '\r')).segments.length > 0 },
+    ],
+  }];
+}
+
+export function ncpdpCases(): BenchCase[] {
+  const inputs = [...files(join(CORPORA, 'ncpdp'), '.xml'), ...files(OUR_NCPDP, '.xml')].map((f) => readFileSync(f, 'utf8'));
+  if (inputs.length === 0) return [];
+  return [{
+    title: 'NCPDP SCRIPT → FHIR (corpus + RxHistoryResponse fixtures)',
+    inputs,
+    unit: 'messages',
+    subjects: [
+      { name: 'tessera convertNcpdp', run: (x: string) => { const r = convertNcpdp(x, { patientReference: 'Patient/p' }); return r.ok ? r.bundle.entry.length : false; } },
+    ],
+  }];
+}
