@@ -109,6 +109,32 @@ describe('user login: authorization code + PKCE, refresh rotation, revocation', 
     assert.equal((await tp.fetchAs(tokens.access_token, '/auth/users/me')).status, 401);
   });
 
+  test('a regular_web_application (confidential) must send its secret; an expired login form is refused', async () => {
+    const u = await createUserAndLogin(tp, admin.token, admin.builderId, 'Care Team User');
+    const { client, secret } = await tp.platform.access.createClient({ builderId: admin.builderId, name: 'Web', clientType: 'regular_web_application', roleId: roleByName('Permissionless')!.id, redirectUris: [REDIRECT_URI] });
+    const { verifier, challenge } = pkcePair();
+    const r = await authorize(tp, { clientId: client.id, email: u.email, password: PASSWORD, challenge });
+    const code = new URL(r.headers.get('location')!).searchParams.get('code')!;
+    const params = { grant_type: 'authorization_code', code, code_verifier: verifier, client_id: client.id, redirect_uri: REDIRECT_URI };
+    const noSecret = await exchange(tp, params);
+    assert.equal(noSecret.status, 401);
+    assert.equal(((await noSecret.json()) as { error: string }).error, 'invalid_client');
+    assert.equal((await exchange(tp, { ...params, client_secret: 'wrong' })).status, 401);
+    assert.equal((await exchange(tp, { ...params, client_secret: secret })).status, 200);
+    // the sealed login form expires (TESSERA_LOGIN_FORM_TTL_SECONDS, 30 min by default; 5 s here)
+    const flows = tp.platform.access.settings.flows;
+    const savedTtl = flows.loginFormTtlSeconds;
+    flows.loginFormTtlSeconds = 5;
+    const q = new URLSearchParams({ response_type: 'code', client_id: u.clientId, redirect_uri: REDIRECT_URI, code_challenge: challenge, code_challenge_method: 'S256' });
+    const html = await (await fetch(`${tp.url}/oauth/authorize?${q}`)).text();
+    flows.loginFormTtlSeconds = savedTtl;
+    const sealed = /name="request" value="([^"]+)"/.exec(html)![1]!;
+    tp.clock.advance(6_000);
+    const late = await fetch(`${tp.url}/oauth/authorize`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ request: sealed, email: u.email, password: PASSWORD }).toString() });
+    assert.equal(late.status, 400);
+    assert.match(await late.text(), /expired/);
+  });
+
   test('authorization codes expire', async () => {
     const u = await createUserAndLogin(tp, admin.token, admin.builderId, 'Care Team User');
     const { verifier, challenge } = pkcePair();
