@@ -103,9 +103,24 @@ export const OID_TO_IDENTIFIER_SYSTEM: Readonly<Record<string, string>> = {
 const OID_RE = /^[0-2](\.(0|[1-9][0-9]*))+$/;
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
+// Documents repeat the same few OIDs thousands of times: remember the answers (bounded).
+const systemMemo = new Map<string, string | undefined>();
+const identifierMemo = new Map<string, string | undefined>();
+
+function memo(m: Map<string, string | undefined>, key: string, f: (k: string) => string | undefined): string | undefined {
+  if (m.has(key)) return m.get(key);
+  const v = f(key);
+  if (m.size < 10_000) m.set(key, v);
+  return v;
+}
+
 /** A FHIR system URI for a code system OID (or for a code system given as a name or URI). */
 export function codeSystemUri(codeSystem: string | undefined): string | undefined {
   if (codeSystem === undefined || codeSystem === '') return undefined;
+  return memo(systemMemo, codeSystem, computeSystemUri);
+}
+
+function computeSystemUri(codeSystem: string): string | undefined {
   const known = OID_TO_SYSTEM[codeSystem];
   if (known !== undefined) return known;
   if (OID_RE.test(codeSystem)) return `urn:oid:${codeSystem}`;
@@ -117,6 +132,10 @@ export function codeSystemUri(codeSystem: string | undefined): string | undefine
 /** A FHIR identifier system URI for an II root. */
 export function identifierSystemUri(root: string | undefined): string | undefined {
   if (root === undefined || root === '') return undefined;
+  return memo(identifierMemo, root, computeIdentifierSystemUri);
+}
+
+function computeIdentifierSystemUri(root: string): string | undefined {
   const known = OID_TO_IDENTIFIER_SYSTEM[root];
   if (known !== undefined) return known;
   if (OID_RE.test(root)) return `urn:oid:${root}`;

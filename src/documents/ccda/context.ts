@@ -3,19 +3,7 @@
 import type { FhirResource, OutcomeIssue } from '../types.ts';
 import { type XmlElement, textContent } from '../xml/index.ts';
 
-/** 32-bit MurmurHash3 of a string's UTF-16 code units with a seed. */
-function murmur32(s: string, seed: number): number {
-  let h = seed >>> 0;
-  for (let i = 0; i < s.length; i++) {
-    let k = s.charCodeAt(i);
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
-  h ^= s.length;
+function fmix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -32,12 +20,24 @@ function hex8(n: number): string {
 
 /**
  * UUID-shaped id (version nibble 5, RFC 4122 variant): a valid FHIR id, stable for the same inputs.
- * Four seeded MurmurHash3 lanes give 122 usable bits: collision-safe for ids, and several times
- * cheaper than a cryptographic hash per resource (ids are not secrets; the inputs are visible anyway).
+ * Four differently seeded MurmurHash3 (32-bit) lanes, computed in one pass, give 122 usable bits:
+ * collision-safe for ids, and several times cheaper than a cryptographic hash per resource (ids are
+ * not secrets; their inputs are in the document anyway).
  */
 export function deterministicId(...parts: string[]): string {
   const s = parts.join('\u001f');
-  const h = hex8(murmur32(s, 0x9747b28c)) + hex8(murmur32(s, 0x85ebca6b)) + hex8(murmur32(s, 0xc2b2ae35)) + hex8(murmur32(s, 0x27d4eb2f));
+  let h1 = 0x9747b28c, h2 = 0x85ebca6b, h3 = 0xc2b2ae35, h4 = 0x27d4eb2f;
+  for (let i = 0; i < s.length; i++) {
+    let k = Math.imul(s.charCodeAt(i), 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h1 ^= k; h1 = (h1 << 13) | (h1 >>> 19); h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0;
+    h2 ^= k; h2 = (h2 << 15) | (h2 >>> 17); h2 = (Math.imul(h2, 5) + 0x561ccd1b) | 0;
+    h3 ^= k; h3 = (h3 << 17) | (h3 >>> 15); h3 = (Math.imul(h3, 5) + 0x0bcaa747) | 0;
+    h4 ^= k; h4 = (h4 << 19) | (h4 >>> 13); h4 = (Math.imul(h4, 5) + 0x96cd1c35) | 0;
+  }
+  const n = s.length;
+  const h = hex8(fmix(h1 ^ n)) + hex8(fmix(h2 ^ n)) + hex8(fmix(h3 ^ n)) + hex8(fmix(h4 ^ n));
   const variant = ((parseInt(h[16], 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }

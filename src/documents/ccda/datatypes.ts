@@ -11,11 +11,25 @@ export interface CodeableConcept { coding?: Coding[]; text?: string; [key: strin
 export type NarrativeLookup = (id: string) => string | undefined;
 
 /** Collapses whitespace; FHIR strings must not be empty or padded. */
-const NEEDS_CLEANING = /^\s|\s$|\s\s|[\t\n\r]/;
+/** True when the string has no tab/newline, no double space and no padding: already clean. */
+function isClean(s: string): boolean {
+  const n = s.length;
+  if (n === 0 || s.charCodeAt(0) <= 32 || s.charCodeAt(n - 1) <= 32) return false;
+  let prevSpace = false;
+  for (let i = 1; i < n - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 32) return false;
+    if (c === 32) {
+      if (prevSpace) return false;
+      prevSpace = true;
+    } else prevSpace = false;
+  }
+  return true;
+}
 
 export function clean(s: string | undefined): string | undefined {
   if (s === undefined) return undefined;
-  if (s !== '' && !NEEDS_CLEANING.test(s)) return s;
+  if (isClean(s)) return s;
   const t = s.replace(/\s+/g, ' ').trim();
   return t === '' ? undefined : t;
 }

@@ -28,11 +28,13 @@ export interface EntryScope {
 }
 
 // Entries are inspected several times (dispatch, nesting); these per-element caches keep that cheap.
-const templateCache = new WeakMap<XmlElement, Set<string>>();
-const relatedCache = new WeakMap<XmlElement, Related[]>();
+// Stored on the (per-conversion) element objects themselves: cheaper than a WeakMap lookup.
+const TEMPLATES = Symbol('templates');
+const RELATED = Symbol('related');
+type Cached = XmlElement & { [TEMPLATES]?: Set<string>; [RELATED]?: Related[] };
 
 function templates(el: XmlElement): Set<string> {
-  let s = templateCache.get(el);
+  let s = (el as Cached)[TEMPLATES];
   if (s === undefined) {
     s = new Set<string>();
     for (const t of el.children) {
@@ -42,7 +44,7 @@ function templates(el: XmlElement): Set<string> {
       // Also the short form under the C-CDA entry arc ("4" for …22.4.4), which hasT looks up.
       if (root.startsWith(T)) s.add(root.slice(T.length));
     }
-    templateCache.set(el, s);
+    (el as Cached)[TEMPLATES] = s;
   }
   return s;
 }
@@ -98,10 +100,10 @@ function isPlanned(el: XmlElement): boolean {
 interface Related { typeCode: string; inversion: boolean; act: XmlElement }
 
 function related(el: XmlElement): Related[] {
-  const hit = relatedCache.get(el);
+  const hit = (el as Cached)[RELATED];
   if (hit !== undefined) return hit;
   const out: Related[] = [];
-  relatedCache.set(el, out);
+  (el as Cached)[RELATED] = out;
   for (const c of el.children) {
     if (c.type !== 'element' || (c.local !== 'entryRelationship' && c.local !== 'component')) continue;
     for (const a of c.children) {
@@ -248,7 +250,8 @@ function observation(ctx: ConversionContext, el: XmlElement, scope: EntryScope, 
   if (auth.time !== undefined) o.issued = auth.time.length > 10 ? auth.time : undefined;
   if (o.issued === undefined) delete o.issued;
   const perf = [...performers(ctx, el).map((p) => p.actor!), ...auth.refs];
-  if (perf.length) o.performer = [...new Set(perf)].map((r) => ({ reference: r }));
+  const obsPerf = [...new Set(perf)].filter((r) => !r.startsWith('Device/'));
+  if (obsPerf.length) o.performer = obsPerf.map((r) => ({ reference: r }));
   const values = children(el, 'value');
   if (values.length > 0 && !setValue(ctx, o, values[0])) {
     const nf = values[0].attrs.nullFlavor;
@@ -312,7 +315,8 @@ function resultOrganizer(ctx: ConversionContext, el: XmlElement, scope: EntrySco
   setTimeChoice(dr, 'effective', time);
   if (dr.effectiveDateTime === undefined && dr.effectivePeriod === undefined && earliest !== undefined) dr.effectiveDateTime = earliest;
   const perf = [...performers(ctx, el).map((p) => p.actor!), ...authors(ctx, el).refs];
-  if (perf.length) dr.performer = [...new Set(perf)].map((r) => ({ reference: r }));
+  const drPerf = [...new Set(perf)].filter((r) => !r.startsWith('Device/'));
+  if (drPerf.length) dr.performer = drPerf.map((r) => ({ reference: r }));
   if (results.length) dr.result = results;
   return ctx.add(dr);
 }
@@ -783,7 +787,8 @@ function medicationAdministration(ctx: ConversionContext, el: XmlElement, scope:
     a.effectiveDateTime = auth.time;
   }
   const perf = performers(ctx, el);
-  if (perf.length) a.performer = perf.map((p) => ({ actor: { reference: p.actor } }));
+  const adminPerf = perf.filter((p) => !p.actor!.startsWith('Organization/'));
+  if (adminPerf.length) a.performer = adminPerf.map((p) => ({ actor: { reference: p.actor } }));
   const d = dosage(ctx, el);
   if (d !== undefined) {
     const dd: Json = {};
@@ -834,7 +839,8 @@ function immunization(ctx: ConversionContext, el: XmlElement, scope: EntryScope)
   const dose = quantity(child(el, 'doseQuantity'));
   if (dose !== undefined) im.doseQuantity = dose;
   const perf = performers(ctx, el);
-  if (perf.length) im.performer = perf.map((p) => ({ function: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0443', code: 'AP', display: 'Administering Provider' }] }, actor: { reference: p.actor } }));
+  const imPerf = perf.filter((p) => !p.actor!.startsWith('Device/'));
+  if (imPerf.length) im.performer = imPerf.map((p) => ({ function: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0443', code: 'AP', display: 'Administering Provider' }] }, actor: { reference: p.actor } }));
   const reasonCodes = reasons(ctx, el);
   if (reasonCodes.length && !negated(el)) im.reasonCode = reasonCodes;
   const reactions: Json[] = [];
@@ -1072,7 +1078,8 @@ function goal(ctx: ConversionContext, el: XmlElement, scope: EntryScope): string
     }
   } else if (t.high !== undefined) g.target = [{ dueDate: t.high.slice(0, 10) }];
   const auth = authors(ctx, el);
-  if (auth.refs[0] !== undefined && !auth.refs[0].startsWith('Device/')) g.expressedBy = { reference: auth.refs[0] };
+  const expressedBy = auth.refs.find((r) => /^(Practitioner|PractitionerRole|RelatedPerson|Patient)\//.test(r));
+  if (expressedBy !== undefined) g.expressedBy = { reference: expressedBy };
   if (auth.time !== undefined) g.statusDate = auth.time.slice(0, 10);
   note(ctx, el, g);
   return ctx.add(g);
@@ -1090,7 +1097,7 @@ function careTeamOrganizer(ctx: ConversionContext, el: XmlElement, scope: EntryS
   const members: Json[] = [];
   const addMember = (party: XmlElement | undefined, fn: XmlElement | undefined, when: TimeValue): void => {
     const who = assignedParty(ctx, party);
-    if (who.actor === undefined) return;
+    if (who.actor === undefined || who.actor.startsWith('Device/')) return;
     const m: Json = { member: { reference: who.actor } };
     const role = cc(ctx, fn) ?? cc(ctx, child(party, 'code'));
     if (role !== undefined) m.role = [role];

@@ -183,7 +183,7 @@ function headerParties(ctx: ConversionContext, doc: XmlElement): HeaderRefs {
   if (legal !== undefined) {
     const p = assignedParty(ctx, child(legal, 'assignedEntity'));
     const party = p.actor ?? p.organization;
-    if (party !== undefined) out.legal = { party, time: tsToDateTime(child(legal, 'time')?.attrs.value) };
+    if (party !== undefined && !party.startsWith('Device/')) out.legal = { party, time: tsToDateTime(child(legal, 'time')?.attrs.value) };
   }
   for (const a of children(doc, 'authenticator')) assignedParty(ctx, child(a, 'assignedEntity'));
   for (const d of children(doc, 'dataEnterer')) assignedParty(ctx, child(d, 'assignedEntity'));
@@ -210,7 +210,7 @@ function headerParties(ctx: ConversionContext, doc: XmlElement): HeaderRefs {
     const members: Json[] = [];
     for (const perf of children(se, 'performer')) {
       const p = assignedParty(ctx, child(perf, 'assignedEntity'));
-      if (p.actor === undefined) continue;
+      if (p.actor === undefined || p.actor.startsWith('Device/')) continue;
       const m: Json = { member: { reference: p.actor } };
       const role = codeableConcept(child(perf, 'functionCode'), ctx.lookup) ?? codeableConcept(path(perf, 'assignedEntity', 'code'), ctx.lookup);
       if (role !== undefined) m.role = [role];
@@ -290,7 +290,8 @@ function carePlan(ctx: ConversionContext, doc: XmlElement, sections: SectionResu
   if (p !== undefined) cp.period = p;
   if (concerns.length) cp.addresses = concerns.map((r) => ({ reference: r }));
   if (goals.length) cp.goal = goals.map((r) => ({ reference: r }));
-  if (planRefs.length) cp.activity = planRefs.map((r) => ({ reference: { reference: r } }));
+  // Requests are the plan's activities; things already done are their outcomes.
+  if (planRefs.length) cp.activity = planRefs.map((r) => (/^(ServiceRequest|MedicationRequest)\//.test(r) ? { reference: { reference: r } } : { outcomeReference: [{ reference: r }] }));
   const planText = all.filter((s) => s.kind === 'plan').map((s) => sectionPlainText(s.element)).filter((x) => x !== undefined).join('\n');
   cp.text = { status: 'generated', div: xhtmlDiv(planText || title || 'Care plan') };
   ctx.add(cp);
