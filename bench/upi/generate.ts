@@ -47,7 +47,7 @@ export function generatePeople(options: GenerateOptions): SyntheticData {
   const random = seededRandom(options.seed ?? 1);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
   // Zipf-like skew so common names are common (namesakes are realistic hard negatives).
-  const pickSkewed = <T>(list: readonly T[]): T => list[Math.floor(list.length * random() ** 2.2)]!;
+  const pickSkewed = <T>(list: readonly T[]): T => list[Math.floor(list.length * random() ** 1.3)]!;
   const chance = (p: number): boolean => random() < p;
   const digits = (n: number): string => Array.from({ length: n }, () => Math.floor(random() * 10)).join('');
   const dupRate = options.duplicateRate ?? 0.35;

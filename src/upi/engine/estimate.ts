@@ -16,9 +16,9 @@ import type { NormalizedPerson, PersonInput } from './normalize.ts';
 export interface EstimateOptions {
   /** Starting model (priors for m, thresholds kept). Defaults to the shipped model. */
   model?: MatchModel;
-  /** Random pairs for u (default 300,000 or all pairs of a small file). */
+  /** Random pairs for u (default 200,000 or all pairs of a small file). */
   uSampleSize?: number;
-  /** Cap on pairs used per blocking rule in EM (default 200,000). */
+  /** Cap on pairs used per blocking rule in EM (default 50,000). */
   maxPairsPerRule?: number;
   iterations?: number;
   seed?: number;
@@ -51,7 +51,7 @@ export function estimateU(records: readonly NormalizedPerson[], model: MatchMode
   const random = seededRandom(options.seed ?? 42);
   const compiled = compileModel(model, n);
   const allPairs = (n * (n - 1)) / 2;
-  const sample = Math.min(options.uSampleSize ?? 300_000, allPairs);
+  const sample = Math.min(options.uSampleSize ?? 200_000, allPairs);
   const counts = COMPARISON_FIELDS.map((f) => new Float64Array(COMPARISON_LEVELS[f].length));
   const levels = new Int8Array(FIELD_COUNT);
   let used = 0;
@@ -90,8 +90,8 @@ export function estimateU(records: readonly NormalizedPerson[], model: MatchMode
 
 /** Re-estimates m by EM over blocked pairs (in place on `model`, u held fixed). */
 export function estimateM(records: readonly NormalizedPerson[], model: MatchModel, rules: readonly BlockingRule[], options: EstimateOptions = {}): void {
-  const maxPairs = options.maxPairsPerRule ?? 200_000;
-  const iterations = options.iterations ?? 25;
+  const maxPairs = options.maxPairsPerRule ?? 50_000;
+  const iterations = options.iterations ?? 15;
   const minObs = options.minObservations ?? 200;
   const sums = COMPARISON_FIELDS.map((f) => new Float64Array(COMPARISON_LEVELS[f].length));
   const ruleCounts = new Float64Array(FIELD_COUNT);
