@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { compileJq, JqLimitError, JqParseError, JqRuntimeError, parseJsonStream, toJson, toJsonPretty } from './index.ts';
 import { formatCompileError, runJqTests } from './testfile.ts';
 
-const USAGE = `usage: tessera jq [-c] [-r] [-j] [-n] [-s] [--tab|--indent n] [--arg name value] [--argjson name json] '<filter>' [file…]
+const USAGE = `usage: tessera jq [-c] [-r] [-j] [-n] [-s] [-R] [-e] [--tab|--indent n] [--arg name value] [--argjson name json] '<filter>' [file…]
        tessera jq --run-tests <file>`;
 
 async function readStdin(): Promise<string> {
@@ -27,14 +27,14 @@ export async function jqCommand(argv: string[], io?: Partial<JqCommandIO>): Prom
     if (!file) { err(USAGE + '\n'); return 2; }
     let text: string;
     try { text = await readFile(file, 'utf8'); } catch (e) { err(`jq: error: Could not open ${file}: ${(e as Error).message}\n`); return 2; }
-    const { results, passed, failed } = runJqTests(text);
+    const { results, passed, failed } = runJqTests(text, { env: processEnv() });
     for (const r of results) {
       if (!r.ok) out(`*** Test at line ${r.test.line} failed: ${r.test.program}\n    ${r.detail}\n`);
     }
     out(`${passed} passed, ${failed} failed\n`);
     return failed === 0 ? 0 : 1;
   }
-  let compact = true, raw = false, join = false, nullInput = false, slurp = false, indent = 2;
+  let compact = true, raw = false, join = false, nullInput = false, slurp = false, rawInput = false, exitStatus = false, indent = 2;
   const vars: string[] = [];
   let filter: string | undefined;
   const files: string[] = [];
@@ -48,6 +48,8 @@ export async function jqCommand(argv: string[], io?: Partial<JqCommandIO>): Prom
     else if (a === '-j' || a === '--join-output') { raw = true; join = true; }
     else if (a === '-n' || a === '--null-input') nullInput = true;
     else if (a === '-s' || a === '--slurp') slurp = true;
+    else if (a === '-R' || a === '--raw-input') rawInput = true;
+    else if (a === '-e' || a === '--exit-status') exitStatus = true;
     else if (a === '--arg' || a === '--argjson') {
       const name = argv[++i], value = argv[++i];
       if (!name || value === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) { err(USAGE + '\n'); return 2; }
@@ -65,7 +67,7 @@ export async function jqCommand(argv: string[], io?: Partial<JqCommandIO>): Prom
   const program = vars.length ? `. as $__input | ${vars.join(' | ')} | $__input | (${filter})` : filter;
   let compiled;
   try {
-    compiled = compileJq(program);
+    compiled = compileJq(program, { env: processEnv() });
   } catch (e) {
     if (e instanceof JqParseError) {
       err(`${formatCompileError(e)}\n${filter}\njq: 1 compile error\n`);
@@ -80,12 +82,13 @@ export async function jqCommand(argv: string[], io?: Partial<JqCommandIO>): Prom
     try {
       if (files.length === 0) text = await stdin();
       else for (const f of files) text += (await readFile(f, 'utf8')) + '\n';
-      inputs = parseJsonStream(text);
+      if (rawInput) inputs = slurp ? [text] : text.split('\n').filter((l, idx, all) => idx < all.length - 1 || l !== '');
+      else inputs = parseJsonStream(text);
     } catch (e) {
       err(`jq: error (at <stdin>:0): ${(e as Error).message}\n`);
       return 2;
     }
-    if (slurp) inputs = [inputs];
+    if (slurp && !rawInput) inputs = [inputs];
   }
   const format = (v: unknown) => {
     if (raw && typeof v === 'string') return v;
@@ -93,9 +96,10 @@ export async function jqCommand(argv: string[], io?: Partial<JqCommandIO>): Prom
     return toJsonPretty(v, indent < 0 ? '\t' : ' '.repeat(indent));
   };
   let status = 0;
+  let last: unknown, any = false;
   for (const input of inputs) {
     try {
-      compiled.each(input, (v) => { out(format(v) + (join ? '' : '\n')); });
+      compiled.each(input, (v) => { any = true; last = v; out(format(v) + (join ? '' : '\n')); });
     } catch (e) {
       if (e instanceof JqRuntimeError || e instanceof JqLimitError) {
         err(`jq: error (at <stdin>:0): ${e.message}\n`);
@@ -103,5 +107,12 @@ export async function jqCommand(argv: string[], io?: Partial<JqCommandIO>): Prom
       } else throw e;
     }
   }
+  if (exitStatus && status === 0) return !any ? 4 : last === false || last === null ? 1 : 0;
   return status;
+}
+
+function processEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (typeof v === 'string') env[k] = v;
+  return env;
 }

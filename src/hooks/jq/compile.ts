@@ -34,6 +34,8 @@ function walk(e: Env, d: number): { v: any; n: Env } {
 
 export interface CompileContext {
   source: string;
+  /** What `env` / `$ENV` return; hook filters get `{}`, the CLI passes the process environment. */
+  env?: Record<string, string>;
 }
 
 export class Compiler {
@@ -161,8 +163,9 @@ export class Compiler {
       case 'Call':
         return this.compileCall(n, sc);
       case 'Var': {
-        if (n.name === 'ENV') {
-          if (!lookupVar(sc, 'ENV')) return fromSingle(() => ({}));
+        if (n.name === 'ENV' && !lookupVar(sc, 'ENV')) {
+          const env = this.ctx.env ?? {};
+          return fromSingle(() => env);
         }
         if (n.name === '__prog_args') return fromSingle(() => ({}));
         const found = lookupVar(sc, n.name);
@@ -711,6 +714,10 @@ export class Compiler {
       };
     }
     if (s && s.kind === 'func') return this.compileFuncCall(s.fn, n, sc);
+    if (n.name === 'env' && arity === 0) {
+      const env = this.ctx.env ?? {};
+      return fromSingle(() => env);
+    }
     const native = NATIVES[`${n.name}/${arity}`];
     if (native) {
       const args = n.args.map((a) => this.compile(a, sc));
@@ -894,9 +901,9 @@ function getPrelude(): Scope {
   return sc;
 }
 
-export function compileProgram(source: string): C {
+export function compileProgram(source: string, options: { env?: Record<string, string> } = {}): C {
   const ast = parseJq(source);
-  return new Compiler({ source }).compile(ast, getPrelude());
+  return new Compiler({ source, env: options.env }).compile(ast, getPrelude());
 }
 
 export { JqAbort, JqError, charge, step };

@@ -117,8 +117,14 @@ function translate(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
-export function compileJq(source: string): CompiledFilter {
-  const c = compileProgram(source);
+export interface CompileOptions {
+  /** Value of `env` / `$ENV`. Defaults to `{}`: hook filters must not see the server's environment. */
+  env?: Record<string, string>;
+}
+
+export function compileJq(source: string, options: CompileOptions = {}): CompiledFilter {
+  const env = options.env ? Object.freeze({ ...options.env }) : undefined;
+  const c = compileProgram(source, { env });
   const cs = c.s;
   const firstOutput = (input: unknown): unknown => {
     let first: unknown = null;

@@ -1,7 +1,7 @@
 // jq's own test-file format (as `jq --run-tests` reads it): a program line, an input line and
 // the expected outputs up to a blank or comment line; `%%FAIL` / `%%FAIL IGNORE MSG` blocks hold a
 // program that must not compile followed by the expected error message.
-import { compileJq, JqParseError, JqLimitError, JqRuntimeError } from './index.ts';
+import { compileJq, JqParseError, JqLimitError, JqRuntimeError, type CompileOptions } from './index.ts';
 import { parseJsonValue } from './json.ts';
 import { equals, toJson } from './values.ts';
 
@@ -56,10 +56,10 @@ export function formatCompileError(err: JqParseError): string {
   return `jq: error: ${err.message} at <top-level>, line ${err.line}:`;
 }
 
-export function runJqTest(t: JqTestCase): JqTestResult {
+export function runJqTest(t: JqTestCase, options: CompileOptions = {}): JqTestResult {
   if (t.kind === 'fail') {
     try {
-      compileJq(t.program);
+      compileJq(t.program, options);
     } catch (err) {
       if (!(err instanceof JqParseError)) return { test: t, ok: false, detail: `unexpected ${String(err)}` };
       if (!t.checkMessage) return { test: t, ok: true };
@@ -71,7 +71,7 @@ export function runJqTest(t: JqTestCase): JqTestResult {
   }
   let filter;
   try {
-    filter = compileJq(t.program);
+    filter = compileJq(t.program, options);
   } catch (err) {
     return { test: t, ok: false, detail: `compile error: ${(err as Error).message}` };
   }
@@ -102,8 +102,8 @@ export function runJqTest(t: JqTestCase): JqTestResult {
   return { test: t, ok: true };
 }
 
-export function runJqTests(text: string): { results: JqTestResult[]; passed: number; failed: number } {
-  const results = parseJqTests(text).map(runJqTest);
+export function runJqTests(text: string, options: CompileOptions = {}): { results: JqTestResult[]; passed: number; failed: number } {
+  const results = parseJqTests(text).map((t) => runJqTest(t, options));
   const passed = results.filter((r) => r.ok).length;
   return { results, passed, failed: results.length - passed };
 }
