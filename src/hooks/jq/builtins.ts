@@ -160,23 +160,41 @@ function rangeLoop(from: any, upto: any, by: any, k: Emit): boolean {
   return true;
 }
 
-NATIVES['limit/2'] = ([n, f]) => fromGen((i, e, k) => n!.v(i, e, (lim) => {
+// limit / skip / nth work in value and in path mode (`path(limit(1; .a, .b))`, `del(nth(1; .[]))`).
+type Pair = [any, Path | null];
+const pairwise = (f: C, select: (n: any, src: (k: (x: Pair) => boolean) => boolean, k: (x: Pair) => boolean) => boolean, n: C): C => ({
+  s: null,
+  v: (i, e, k) => n.v(i, e, (cnt) => select(cnt, (kk) => f.v(i, e, (x) => kk([x, null])), ([x]) => k(x))),
+  p: (i, path, e, k) => n.v(i, e, (cnt) => select(cnt, (kk) => f.p(i, path, e, (x, xp) => kk([x, xp])), ([x, xp]) => k(x, xp))),
+});
+NATIVES['limit/2'] = ([n, f]) => pairwise(f!, (lim, src, k) => {
   if (typeof lim !== 'number') throw new JqError('Invalid limit: must be a number');
   if (lim === 0) return true;
-  if (lim < 0) return f!.v(i, e, k);
+  if (lim < 0) return src(k);
   let count = 0, downstream = true;
-  f!.v(i, e, (x) => {
+  src((x) => {
     downstream = k(x);
     return downstream && ++count < lim;
   });
   return downstream;
-}));
-NATIVES['skip/2'] = ([n, f]) => fromGen((i, e, k) => n!.v(i, e, (cnt) => {
+}, n!);
+NATIVES['skip/2'] = ([n, f]) => pairwise(f!, (cnt, src, k) => {
   if (typeof cnt !== 'number') throw new JqError('Invalid skip: must be a number');
   if (cnt < 0) throw new JqError("skip doesn't support negative count");
   let seen = 0;
-  return f!.v(i, e, (x) => (seen++ < cnt ? true : k(x)));
-}));
+  return src((x) => (seen++ < cnt ? true : k(x)));
+}, n!);
+NATIVES['nth/2'] = ([n, f]) => pairwise(f!, (idx, src, k) => {
+  if (typeof idx !== 'number') throw new JqError('nth requires a number');
+  if (idx < 0) throw new JqError("nth doesn't support negative indices");
+  let count = 0, res = true;
+  src((x) => {
+    if (count++ < idx) return true;
+    res = k(x);
+    return false;
+  });
+  return res;
+}, n!);
 NATIVES['first/1'] = ([f]) => {
   const v = (i: any, e: Env, k: Emit) => {
     let res = true;
@@ -206,17 +224,6 @@ NATIVES['last/1'] = ([f]) => {
     p,
   };
 };
-NATIVES['nth/2'] = ([n, f]) => fromGen((i, e, k) => n!.v(i, e, (idx) => {
-  if (typeof idx !== 'number') throw new JqError('nth requires a number');
-  if (idx < 0) throw new JqError("nth doesn't support negative indices");
-  let count = 0, res = true;
-  f!.v(i, e, (x) => {
-    if (count++ < idx) return true;
-    res = k(x);
-    return false;
-  });
-  return res;
-}));
 NATIVES['isempty/1'] = ([f]) => fromSingle((i, e) => {
   let empty = true;
   f!.v(i, e, () => { empty = false; return false; });

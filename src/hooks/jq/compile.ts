@@ -721,7 +721,8 @@ export class Compiler {
     const native = NATIVES[`${n.name}/${arity}`];
     if (native) {
       const args = n.args.map((a) => this.compile(a, sc));
-      return native(args, { line: this.ctx.source.slice(0, n.pos).split('\n').length });
+      const src = this.ctx.source;
+      return native(args, { get line() { return src.slice(0, n.pos).split('\n').length; } });
     }
     if (arity === 0 && (n.name === 'true' || n.name === 'false' || n.name === 'null')) {
       const val = n.name === 'null' ? null : n.name === 'true';
