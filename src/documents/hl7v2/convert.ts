@@ -312,6 +312,15 @@ function patient(ctx: Context, seg: Hl7Segment): void {
   else if (seg.get(30) === 'Y' || seg.get(30) === 'N') r.deceasedBoolean = seg.get(30) === 'Y';
   ctx.patientKey = key;
   ctx.patientRef = ctx.c.add(key, r);
+  // PID-21 mother's identifier: the mother as a RelatedPerson (newborn registrations).
+  const motherIds = reps(seg, 21).map((f) => identifierFromCx(f)).filter((x) => x !== undefined);
+  if (motherIds.length > 0) {
+    ctx.c.add(`${key}|mother|${seg.raw(21)}`, {
+      resourceType: 'RelatedPerson', active: true, patient: { reference: ctx.patientRef }, identifier: motherIds,
+      relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'MTH', display: 'mother' }] }],
+      name: mothersMaiden !== undefined ? [{ ...mothersMaiden, use: 'maiden' }] : undefined,
+    });
+  }
   ctx.accountRef = undefined;
   const account = identifierFromCx(seg.field(18), seg.get(18, 5) ?? 'AN');
   if (account !== undefined) {
