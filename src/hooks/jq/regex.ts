@@ -125,10 +125,12 @@ function translatePattern(src: string, extended: boolean): string {
         }
         const unbounded = q === '*' || q === '+' || /^\{\d*,\}$/.test(q);
         const multi = q !== '?' && q !== '{0,1}' && q !== '{1}';
+        // a fixed count like {3} matches one way only, so it does not make an enclosing repetition ambiguous
+        const exact = /^\{(\d+)\}$/.test(q) || /^\{(\d+),\1\}$/.test(q);
         if (lastAtomRisky && (unbounded || multi)) {
           throw new JqError(`${src} is not a supported regex: nested quantifiers can backtrack catastrophically`);
         }
-        if (multi && groups.length) groups[groups.length - 1]!.risky = true;
+        if (multi && !exact && groups.length) groups[groups.length - 1]!.risky = true;
         // lazy / possessive suffixes
         if (src[i + 1] === '?') { q += '?'; i++; }
         else if (src[i + 1] === '+') { i++; }
