@@ -2,13 +2,21 @@
 // write interceptors) and the access service. Built once per process by createDomain.
 import { FhirStore } from '../fhir/store/index.ts';
 import type { AccessService } from '../access/service.ts';
+import { HistoryService } from '../history/service.ts';
+import { loadHistoryConfig, type HistoryConfig } from '../history/config.ts';
 import type { Services } from './services.ts';
 
 export interface Domain {
   store: FhirStore;
   access: AccessService;
+  history: HistoryService;
 }
 
-export function createDomain(services: Services, access: AccessService): Domain {
-  return { store: new FhirStore(services), access };
+export interface DomainOptions {
+  history?: Partial<HistoryConfig>;
+}
+
+export function createDomain(services: Services, access: AccessService, options: DomainOptions = {}): Domain {
+  const store = new FhirStore(services);
+  return { store, access, history: new HistoryService(services.db, services.clock, store, { ...loadHistoryConfig(), ...options.history }) };
 }

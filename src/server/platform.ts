@@ -11,7 +11,7 @@ import { bootstrap, type BootstrapResult } from '../access/bootstrap.ts';
 import { buildApp } from './app.ts';
 import type { Services } from './services.ts';
 import { capabilityPlugins } from './capabilities.ts';
-import { createDomain, type Domain } from './domain.ts';
+import { createDomain, type Domain, type DomainOptions } from './domain.ts';
 
 export interface Platform {
   app: FastifyInstance;
@@ -29,6 +29,7 @@ export interface PlatformOptions {
   logger?: Logger;
   /** create the demo builder on an empty database (npm start) */
   demo?: boolean;
+  domain?: DomainOptions;
 }
 
 export async function createPlatform(opts: PlatformOptions = {}): Promise<Platform> {
@@ -48,7 +49,7 @@ export async function createPlatform(opts: PlatformOptions = {}): Promise<Platfo
   });
   const boot = await bootstrap(db, access, { adminClientId: config.adminClientId, adminClientSecret: config.adminClientSecret, demo: opts.demo ?? false });
   const services: Services = { config, db, clock, logger, keys };
-  const domain = createDomain(services, access);
+  const domain = createDomain(services, access, opts.domain);
   const app = await buildApp(services, { access, plugins: await capabilityPlugins(services, domain) });
   return {
     app,

@@ -3,6 +3,7 @@
 // database with SKIP LOCKED, so any number of processes can run them at once.
 import type { Services } from './services.ts';
 import type { Domain } from './domain.ts';
+import { historyWorker } from '../history/worker.ts';
 import { hookWorker } from '../hooks/worker.ts';
 
 export interface Worker {
@@ -15,7 +16,7 @@ export type WorkerFactory = (services: Services, domain: Domain) => Promise<Work
 
 /** Registered worker factories, in start order. */
 export function workerFactories(): WorkerFactory[] {
-  return [hookWorker];
+  return [historyWorker, hookWorker];
 }
 
 export async function startWorkers(services: Services, domain: Domain): Promise<Worker[]> {

@@ -7,6 +7,7 @@ import { roleByName, type RoleName } from '../../src/access/roles.ts';
 import type { Services } from '../../src/server/services.ts';
 import type { Database } from '../../src/db/types.ts';
 import type { Config } from '../../src/platform/config.ts';
+import type { DomainOptions } from '../../src/server/domain.ts';
 
 export const ADMIN_CLIENT_ID = 'test-platform-admin';
 export const ADMIN_CLIENT_SECRET = 'test-platform-admin-secret-0123456789';
@@ -38,12 +39,13 @@ export interface TestPlatform {
 
 let counter = 0;
 
-export async function startTestPlatform(opts: { config?: Partial<Config>; clock?: FakeClock } = {}): Promise<TestPlatform> {
+export async function startTestPlatform(opts: { config?: Partial<Config>; clock?: FakeClock; domain?: DomainOptions } = {}): Promise<TestPlatform> {
   const db = await createTestDatabase();
   const clock = opts.clock ?? new FakeClock(new Date());
   const platform = await createPlatform({
     db,
     clock,
+    domain: opts.domain,
     config: { adminClientId: ADMIN_CLIENT_ID, adminClientSecret: ADMIN_CLIENT_SECRET, port: 0, host: '127.0.0.1', tokenRateLimitPerHour: 100_000, ...opts.config },
   });
   await platform.app.listen({ port: 0, host: '127.0.0.1' });

@@ -1,0 +1,30 @@
+import type { NetworkService } from '../networks/connectors/types.ts';
+
+/** Patient-history settings; durations in ms. Network URLs default to the simulator's default ports. */
+export interface HistoryConfig {
+  networkUrls: Record<NetworkService, string>;
+  /** a scheduled job starts this long before its targetDate (spec: ~36 h) */
+  leadTimeMs: number;
+  /** concurrent provider runs per network per process */
+  concurrencyPerNetwork: number;
+  requestTimeoutMs: number;
+  /** provider runs are retried this often after a crash of our own before the provider is marked error */
+  maxAttempts: number;
+  pollMs: number;
+}
+
+export function loadHistoryConfig(env: NodeJS.ProcessEnv = process.env): HistoryConfig {
+  const n = (k: string, d: number) => (env[k] ? Number(env[k]) : d);
+  return {
+    networkUrls: {
+      commonwell: env.TESSERA_NETWORK_COMMONWELL_URL ?? 'http://127.0.0.1:8091',
+      carequality: env.TESSERA_NETWORK_CAREQUALITY_URL ?? 'http://127.0.0.1:8092',
+      surescripts: env.TESSERA_NETWORK_SURESCRIPTS_URL ?? 'http://127.0.0.1:8093',
+    },
+    leadTimeMs: n('TESSERA_HISTORY_LEAD_TIME_MS', 36 * 3600_000),
+    concurrencyPerNetwork: n('TESSERA_HISTORY_CONCURRENCY', 8),
+    requestTimeoutMs: n('TESSERA_HISTORY_TIMEOUT_MS', 30_000),
+    maxAttempts: n('TESSERA_HISTORY_MAX_ATTEMPTS', 3),
+    pollMs: n('TESSERA_HISTORY_POLL_MS', 500),
+  };
+}

@@ -1,0 +1,112 @@
+// Writes what a converter produced for one source document into the store, through the one write path:
+// the converted resources (re-pointed at the builder's own Patient), the original document as Binary, a
+// DocumentReference describing it, and a Provenance linking every written resource to it. One transaction per
+// document; deterministic ids make a re-import of the same document a no-op.
+import type { Database } from '../db/types.ts';
+import type { AccessContext } from '../access/context.ts';
+import type { FhirStore, FhirResource, WriteOp } from '../fhir/store/index.ts';
+import type { ConversionResult } from '../documents/types.ts';
+import { deterministicUuid } from '../platform/ids.ts';
+
+export const SOURCE_TAG_SYSTEM = 'https://zusapi.com/thirdparty/source';
+
+export interface SourceDocument {
+  /** network or feed name, used as the thirdparty/source tag code */
+  source: string;
+  /** the source's id for the document (stable across re-imports) */
+  documentId: string;
+  contentType: string;
+  content: string;
+  typeCode?: string;
+  typeDisplay?: string;
+  date?: string;
+}
+
+export interface ImportCounts {
+  written: number;
+  unchanged: number;
+  skippedInvalid: number;
+}
+
+/** Replaces every reference to one of `from` by `to`, in place. */
+function repoint(value: unknown, from: Set<string>, to: string): void {
+  if (Array.isArray(value)) {
+    for (const v of value) repoint(v, from, to);
+  } else if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    if (typeof o.reference === 'string' && from.has(o.reference)) o.reference = to;
+    for (const k of Object.keys(o)) if (k !== 'reference') repoint(o[k], from, to);
+  }
+}
+
+function withSourceTag(r: FhirResource, source: string): FhirResource {
+  const meta = { ...((r.meta as Record<string, unknown>) ?? {}) };
+  const tags = ((meta.tag as { system?: string; code?: string }[]) ?? []).filter((t) => t.system !== SOURCE_TAG_SYSTEM);
+  tags.push({ system: SOURCE_TAG_SYSTEM, code: source });
+  return { ...r, meta: { ...meta, tag: tags } };
+}
+
+/**
+ * Concurrent imports for one patient share resources (the same Organization or Practitioner from two networks):
+ * a deadlock, serialization failure or a lost race to create the same id aborts one transaction; run it again.
+ */
+async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (i >= attempts || (code !== '40P01' && code !== '40001' && code !== '23505')) throw err;
+      await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 20));
+    }
+  }
+}
+
+export async function importDocument(
+  db: Database,
+  store: FhirStore,
+  ctx: AccessContext,
+  patientId: string,
+  doc: SourceDocument,
+  result: ConversionResult,
+  idNamespace: string,
+): Promise<ImportCounts> {
+  const resources = result.bundle.entry.map((e) => structuredClone(e.resource));
+  // The document's own Patient is the builder's patient: drop it and re-point references to it.
+  const converted = resources.filter((r) => r.resourceType === 'Patient');
+  const patientRef = `Patient/${patientId}`;
+  const from = new Set(converted.map((p) => `Patient/${p.id}`));
+  const kept = resources.filter((r) => r.resourceType !== 'Patient');
+  if (from.size) for (const r of kept) repoint(r, from, patientRef);
+
+  const binaryId = deterministicUuid(idNamespace, `binary|${doc.documentId}`);
+  const docRefId = deterministicUuid(idNamespace, `docref|${doc.documentId}`);
+  const provId = deterministicUuid(idNamespace, `provenance|${doc.documentId}`);
+  const binary: FhirResource = { resourceType: 'Binary', id: binaryId, contentType: doc.contentType.split(';')[0]!.trim() || 'application/xml', data: Buffer.from(doc.content, 'utf8').toString('base64') };
+  const docRef: FhirResource = {
+    resourceType: 'DocumentReference',
+    id: docRefId,
+    status: 'current',
+    ...(doc.typeCode ? { type: { coding: [{ system: 'http://loinc.org', code: doc.typeCode, ...(doc.typeDisplay ? { display: doc.typeDisplay } : {}) }] } } : {}),
+    subject: { reference: patientRef },
+    ...(doc.date ? { date: new Date(doc.date).toISOString() } : {}),
+    description: `Source document ${doc.documentId} from ${doc.source}`,
+    content: [{ attachment: { contentType: binary.contentType as string, url: `Binary/${binaryId}` } }],
+  };
+  const targets = [...kept.map((r) => ({ reference: `${r.resourceType}/${r.id}` })), { reference: `DocumentReference/${docRefId}` }, { reference: `Binary/${binaryId}` }];
+  const provenance: FhirResource = {
+    resourceType: 'Provenance',
+    id: provId,
+    target: targets,
+    // A fixed instant keeps re-imports unchanged: the document's own date, else the epoch of the import key.
+    recorded: doc.date ? new Date(doc.date).toISOString() : '1970-01-01T00:00:00Z',
+    activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE' }] },
+    agent: [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'assembler' }] }, who: { display: doc.source } }],
+    entity: [{ role: 'source', what: { reference: `DocumentReference/${docRefId}` } }],
+  };
+  const all = [...kept, binary, docRef, provenance].map((r) => withSourceTag(r, doc.source));
+  const ops: WriteOp[] = all.map((r) => ({ action: 'update', type: r.resourceType, id: String(r.id), resource: r }));
+  const outcomes = await retryOnConflict(() => db.transaction((tx) => store.writeBatch(tx, ctx, ops, { platform: true, tx })));
+  const unchanged = outcomes.filter((o) => o.outcome === 'unchanged').length;
+  return { written: outcomes.length - unchanged, unchanged, skippedInvalid: result.stats.dropped };
+}
