@@ -55,7 +55,7 @@ function givenLevel(a: string, b: string, aTokens: string[], bTokens: string[]):
   const jw = jaroWinkler(a, b);
   if (jw >= 0.92 || (Math.min(a.length, b.length) >= 4 && editDistance(a, b, 1) <= 1)) return G.fuzzy;
   if (sameSound(a, b)) return G.phonetic;
-  if (jw >= 0.8) return G.weak;
+  if (jw >= 0.8 || sameLetters(a, b)) return G.weak;
   return G.disagree;
 }
 
@@ -69,8 +69,14 @@ function familyLevel(a: string, b: string, aTokens: string[], bTokens: string[])
     for (const t of aTokens) if (t.length >= 3 && bTokens.includes(t)) return F.compound;
   }
   if (sameSound(a, b)) return F.phonetic;
-  if (jw >= 0.8) return F.weak;
+  if (jw >= 0.8 || sameLetters(a, b)) return F.weak;
   return F.disagree;
+}
+
+/** Same letters in another order ("nleaeor" / "eleanor"): scrambled typing, not another name. */
+function sameLetters(a: string, b: string): boolean {
+  if (a.length !== b.length || a.length < 4) return false;
+  return [...a].sort().join('') === [...b].sort().join('');
 }
 
 const phoneticCache = new Map<string, string>();
