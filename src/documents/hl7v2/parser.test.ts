@@ -207,3 +207,14 @@ describe('HL7 v2 batches', () => {
     assert.ok('kind' in b);
   });
 });
+
+describe('HL7 v2 parser: one message from a text holding several', () => {
+  test('reads the first message only, skips a batch envelope, and says so', () => {
+    const text = ['FHS|^~\\&', 'BHS|^~\\&', ADT, ADT.replace('MSG00001', 'MSG00002'), 'BTS|2', 'FTS|1'].join('\r');
+    const m = ok(text);
+    assert.equal(m.controlId, 'MSG00001');
+    assert.equal(m.segmentsNamed('MSH').length, 1);
+    assert.equal(m.segmentsNamed('PID').length, 1);
+    assert.equal(m.warnings.length, 1);
+  });
+});

@@ -245,7 +245,21 @@ export function parseHl7v2(text: string, options: Hl7ParseOptions = {}): Hl7Mess
   const body = stripFraming(text);
   if (body.length === 0) return fail('empty', 'message is empty');
   const lines = splitLines(body);
-  return parseLines(lines, 0, options);
+  // A batch envelope before the message is skipped; a second message ends this one.
+  let first = 0;
+  while (first < lines.length && isEnvelope(lines[first]!)) first++;
+  let last = first + 1;
+  while (last < lines.length && !isEnvelope(lines[last]!) && !lines[last]!.startsWith('MSH')) last++;
+  const msg = parseLines(lines, first, options, last);
+  if (!isHl7Error(msg) && last < lines.length && lines.slice(last).some((l) => l.startsWith('MSH'))) {
+    msg.warnings.push('the text holds more than one message; only the first was read (use the batch functions for all)');
+  }
+  return msg;
+}
+
+function isEnvelope(line: string): boolean {
+  const id = line.slice(0, 3);
+  return id === 'FHS' || id === 'BHS' || id === 'BTS' || id === 'FTS';
 }
 
 /** Builds a message from pre-split lines; lines[first] must be the MSH. */
