@@ -28,3 +28,21 @@ export class FakeClock implements Clock {
     this.#ms = new Date(to).getTime();
   }
 }
+
+/**
+ * System time plus an offset an operator can move forward (TESSERA_CLOCK=adjustable): lets end-to-end tests
+ * run scheduled behaviour (targetDate, retries, retention) against separate processes in seconds.
+ * Never enabled by default.
+ */
+export class AdjustableClock implements Clock {
+  #offsetMs = 0;
+  now(): Date {
+    return new Date(Date.now() + this.#offsetMs);
+  }
+  nowMs(): number {
+    return Date.now() + this.#offsetMs;
+  }
+  advance(ms: number): void {
+    this.#offsetMs += ms;
+  }
+}

@@ -2,7 +2,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
 import { registerAccess } from '../access/http.ts';
 import type { AccessService } from '../access/service.ts';
-import { notFound } from '../platform/errors.ts';
+import { badRequest, forbidden, notFound } from '../platform/errors.ts';
+import { AdjustableClock } from '../platform/clock.ts';
 import { sendError } from './errors.ts';
 import type { Services } from './services.ts';
 
@@ -39,6 +40,18 @@ export async function buildApp(services: Services, caps: Capabilities): Promise<
   });
 
   await registerAccess(app, services, caps.access);
+  if (services.clock instanceof AdjustableClock) {
+    const clock = services.clock;
+    // Only with TESSERA_CLOCK=adjustable (end-to-end tests): the platform admin moves time forward.
+    app.post('/admin/clock', async (request) => {
+      const ctx = request.access;
+      if (!ctx?.principal.isPlatformAdmin) throw forbidden('Only the platform admin may move the clock');
+      const ms = Number((request.body as { advanceMs?: unknown } | null)?.advanceMs);
+      if (!Number.isFinite(ms) || ms < 0) throw badRequest('advanceMs must be a non-negative number');
+      clock.advance(ms);
+      return { now: clock.now().toISOString() };
+    });
+  }
   for (const plugin of caps.plugins) await plugin(app);
   return app;
 }

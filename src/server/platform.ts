@@ -1,7 +1,7 @@
 // Assembles the whole platform: config → database (migrated) → keys → capabilities → HTTP app.
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../platform/config.ts';
-import { systemClock, type Clock } from '../platform/clock.ts';
+import { AdjustableClock, systemClock, type Clock } from '../platform/clock.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { openDatabase, migrate } from '../db/index.ts';
 import type { Database } from '../db/types.ts';
@@ -35,7 +35,7 @@ export interface PlatformOptions {
 export async function createPlatform(opts: PlatformOptions = {}): Promise<Platform> {
   const config = loadConfig(opts.config);
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const clock = opts.clock ?? systemClock;
+  const clock = opts.clock ?? (process.env.TESSERA_CLOCK === 'adjustable' ? new AdjustableClock() : systemClock);
   const db = opts.db ?? (await openDatabase(config));
   const applied = await migrate(db);
   if (applied.length) logger.info({ applied }, 'database migrated');

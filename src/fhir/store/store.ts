@@ -95,6 +95,32 @@ interface PreviousRow {
 // Validation messages that mean "well-formed but semantically invalid" (422); the rest are malformed input (400).
 const SEMANTIC = /minimum required|at most \d+ allowed|not in the required value set|only one type is allowed|\(ext-1\)|\(dom-2\)/;
 
+/** Deep equality ignoring key order and the version-specific meta fields (versionId, lastUpdated). */
+export function sameContent(a: FhirResource, b: FhirResource): boolean {
+  const strip = (r: FhirResource) => {
+    const meta = { ...((r.meta as Record<string, unknown>) ?? {}) };
+    delete meta.versionId;
+    delete meta.lastUpdated;
+    return { ...r, meta };
+  };
+  return deepEqual(strip(a), strip(b));
+}
+
+function deepEqual(x: unknown, y: unknown): boolean {
+  if (x === y) return true;
+  if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+  if (Array.isArray(x) !== Array.isArray(y)) return false;
+  if (Array.isArray(x)) {
+    const ya = y as unknown[];
+    return x.length === ya.length && x.every((v, i) => deepEqual(v, ya[i]));
+  }
+  const xo = x as Record<string, unknown>;
+  const yo = y as Record<string, unknown>;
+  const xk = Object.keys(xo).filter((k) => xo[k] !== undefined);
+  const yk = Object.keys(yo).filter((k) => yo[k] !== undefined);
+  return xk.length === yk.length && xk.every((k) => deepEqual(xo[k], yo[k]));
+}
+
 export function assertValid(resource: unknown, where = ''): void {
   const issues = validateResource(resource).filter((i) => i.severity === 'error');
   if (issues.length === 0) return;
@@ -330,6 +356,11 @@ export class FhirStore {
     resource = { ...resource, id };
     for (const fn of this.#interceptors) await fn(tx, ctx, resource, live?.content ?? null);
     const stored = stampMeta(resource, { builderId, versionId, lastUpdated, createdAt });
+    // A no-op update (same content as the current version) creates no version, no index rows and no event:
+    // re-imports and client retries stay idempotent and webhooks never fire for nothing.
+    if (live?.content && op.action !== 'create' && sameContent(stored, live.content)) {
+      return { outcome: { outcome: 'unchanged', type, id, versionId: live.version_id, lastUpdated: live.content.meta ? new Date(String((live.content.meta as { lastUpdated?: string }).lastUpdated)) : null, resource: live.content }, row: null };
+    }
     const upid = upidOf(stored);
     const method = op.action === 'create' ? 'POST' : op.action === 'patch' ? 'PATCH' : 'PUT';
     return {
