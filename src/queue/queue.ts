@@ -162,25 +162,37 @@ export class Queue<P = unknown> {
    * worker re-claimed the job (lease expired) is logged as an attempt but changes nothing else.
    */
   async finish(job: Job<P>, outcome: AttemptOutcome): Promise<JobStatus | 'stale'> {
-    const now = this.clock.now();
-    const r = await this.db.query<{ status: JobStatus }>(
-      `WITH a AS (
+    return (await this.finishMany([{ job, outcome }]))[0]!;
+  }
+
+  /** finish() for many attempts in one statement (workers record outcomes in groups). Statuses in input order. */
+  async finishMany(items: { job: Job<P>; outcome: AttemptOutcome }[]): Promise<(JobStatus | 'stale')[]> {
+    if (items.length === 0) return [];
+    const now = this.clock.now().toISOString();
+    const col = <T>(f: (x: { job: Job<P>; outcome: AttemptOutcome }) => T) => items.map(f);
+    const r = await this.db.query<{ id: string; status: JobStatus }>(
+      `WITH u AS (
+         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::bool[], $6::int[], $7::text[]) AS u(id, attempt, started_at, latency_ms, ok, code, error)),
+       a AS (
          INSERT INTO queue_job_attempts (job_id, attempt, started_at, latency_ms, ok, code, error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING)
-       UPDATE queue_jobs SET
-         status = CASE WHEN $5 THEN 'done' WHEN failures + 1 >= max_failures THEN 'dead' ELSE 'pending' END,
-         failures = failures + CASE WHEN $5 THEN 0 ELSE 1 END,
-         run_at = CASE WHEN $5 THEN run_at ELSE $8::timestamptz + retry_delay_ms * interval '1 millisecond' END,
-         finished_at = CASE WHEN $5 OR failures + 1 >= max_failures THEN $8::timestamptz ELSE NULL END,
-         last_error = CASE WHEN $5 THEN last_error ELSE $7 END,
-         last_code = $6,
-         updated_at = $8
-       WHERE id = $1 AND status = 'pending' AND attempts = $2
-       RETURNING status`,
-      [job.id, job.attempts, outcome.startedAt.toISOString(), outcome.latencyMs == null ? null : Math.round(outcome.latencyMs), outcome.ok,
-        outcome.code ?? null, outcome.error ?? null, now.toISOString()],
+         SELECT id, attempt, started_at::timestamptz, latency_ms, ok, code, error FROM u ON CONFLICT DO NOTHING)
+       UPDATE queue_jobs j SET
+         status = CASE WHEN u.ok THEN 'done' WHEN j.failures + 1 >= j.max_failures THEN 'dead' ELSE 'pending' END,
+         failures = j.failures + CASE WHEN u.ok THEN 0 ELSE 1 END,
+         run_at = CASE WHEN u.ok THEN j.run_at ELSE $8::timestamptz + j.retry_delay_ms * interval '1 millisecond' END,
+         finished_at = CASE WHEN u.ok OR j.failures + 1 >= j.max_failures THEN $8::timestamptz ELSE NULL END,
+         last_error = CASE WHEN u.ok THEN j.last_error ELSE u.error END,
+         last_code = u.code,
+         updated_at = $8::timestamptz
+       FROM u
+       WHERE j.id = u.id AND j.queue = $9 AND j.status = 'pending' AND j.attempts = u.attempt
+       RETURNING j.id, j.status`,
+      [col((x) => x.job.id), col((x) => x.job.attempts), col((x) => x.outcome.startedAt.toISOString()),
+        col((x) => (x.outcome.latencyMs == null ? null : Math.round(x.outcome.latencyMs))), col((x) => x.outcome.ok),
+        col((x) => x.outcome.code ?? null), col((x) => x.outcome.error ?? null), now, this.name],
     );
-    return r.rows[0]?.status ?? 'stale';
+    const by = new Map(r.rows.map((x) => [x.id, x.status]));
+    return items.map((x) => by.get(x.job.id) ?? 'stale');
   }
 
   /** Dead letters back to pending (due now, failure count reset). Returns how many were redriven. */

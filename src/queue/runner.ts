@@ -1,6 +1,7 @@
-// Runs a queue's jobs: keeps up to `concurrency` handlers in flight, claims more as slots free up, polls when
-// idle (or is woken by a producer in the same process), and records each outcome. Stop() waits for the jobs
-// in hand; a process killed mid-job loses only its leases.
+// Runs a queue's jobs: keeps up to `concurrency` handlers in flight, claims more in batches as slots free up,
+// polls when idle (or is woken by a producer in the same process), and records outcomes in groups (the ones
+// that finish while a write is under way go together in the next one). Stop() waits for the jobs in hand; a
+// process killed mid-job loses only its leases.
 import type { Logger } from '../platform/logger.ts';
 import type { AttemptOutcome, Job, Queue } from './queue.ts';
 
@@ -30,6 +31,8 @@ export class QueueRunner<P, C = undefined> {
   #running = false;
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
+  #outcomes: { job: Job<P>; outcome: AttemptOutcome }[] = [];
+  #flushing: Promise<void> | null = null;
 
   constructor(options: RunnerOptions<P, C>) {
     this.#o = options;
@@ -39,6 +42,7 @@ export class QueueRunner<P, C = undefined> {
   async runOnce(): Promise<number> {
     const started = await this.#claimAndStart(this.#o.concurrency);
     await Promise.all([...this.#inFlight]);
+    await this.#flushAll();
     return started;
   }
 
@@ -68,19 +72,24 @@ export class QueueRunner<P, C = undefined> {
     this.wake();
     await this.#loop;
     await Promise.all([...this.#inFlight]);
+    await this.#flushAll();
   }
 
   async #run(): Promise<void> {
     while (this.#running) {
       let started = 0;
-      try {
-        const free = this.#o.concurrency - this.#inFlight.size;
-        if (free > 0) started = await this.#claimAndStart(free);
-      } catch (err) {
-        this.#o.logger?.error({ err, queue: this.#o.queue.name }, 'queue claim failed');
+      // Claim in batches: when busy, wait until a quarter of the slots are free (one claim per batch, not per job).
+      const free = this.#o.concurrency - this.#inFlight.size;
+      const batch = Math.max(1, Math.floor(this.#o.concurrency / 4));
+      if (free > 0 && (this.#inFlight.size === 0 || free >= batch)) {
+        try {
+          started = await this.#claimAndStart(free);
+        } catch (err) {
+          this.#o.logger?.error({ err, queue: this.#o.queue.name }, 'queue claim failed');
+        }
       }
       if (!this.#running) break;
-      const full = this.#inFlight.size >= this.#o.concurrency;
+      const full = this.#inFlight.size > 0 && this.#o.concurrency - this.#inFlight.size < batch;
       if (started > 0 && !full) continue;
       // Idle or full: wait for a poll tick, a wake-up, or (when full) a finished job.
       await new Promise<void>((resolve) => {
@@ -124,11 +133,25 @@ export class QueueRunner<P, C = undefined> {
     } catch (err) {
       outcome = { ok: false, error: err instanceof Error ? err.message : String(err), latencyMs: performance.now() - t0, startedAt };
     }
-    try {
-      await this.#o.queue.finish(job, outcome);
-    } catch (err) {
-      // The lease runs out and the job is retried: at-least-once, never lost.
-      this.#o.logger?.error({ err, jobId: job.id }, 'recording a job outcome failed');
+    this.#outcomes.push({ job, outcome });
+    if (!this.#flushing) this.#flushing = this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#outcomes.length > 0) {
+      const items = this.#outcomes;
+      this.#outcomes = [];
+      try {
+        await this.#o.queue.finishMany(items);
+      } catch (err) {
+        // The leases run out and the jobs are retried: at-least-once, never lost.
+        this.#o.logger?.error({ err, jobs: items.length }, 'recording job outcomes failed');
+      }
     }
+    this.#flushing = null;
+  }
+
+  async #flushAll(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
   }
 }

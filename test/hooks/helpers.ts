@@ -121,26 +121,42 @@ export interface WriteInput {
  * do not need the whole FHIR API, and the crash test's writer).
  */
 export async function writeResource(db: { transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> }, w: WriteInput, at = new Date()): Promise<{ id: string; versionId: number }> {
-  const id = w.id ?? randomUUID();
+  return (await writeResources(db, [w], at))[0]!;
+}
+
+/** Several writes in one transaction (like a transaction bundle), a few multi-row statements whatever their number. */
+export async function writeResources(db: { transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> }, writes: WriteInput[], at = new Date()): Promise<{ id: string; versionId: number }[]> {
+  const ts = at.toISOString();
   return db.transaction(async (tx) => {
-    const prev = await tx.query<{ version_id: number }>('SELECT version_id FROM resources WHERE type = $1 AND id = $2 FOR UPDATE', [w.resourceType, id]);
-    const versionId = (prev.rows[0]?.version_id ?? 0) + 1;
-    const content = w.delete ? null : JSON.stringify({ ...w.content, resourceType: w.resourceType, id, meta: { versionId: String(versionId), lastUpdated: at.toISOString() } });
-    const ts = at.toISOString();
+    const ids = writes.map((w) => w.id ?? randomUUID());
+    const prev = await tx.query<{ type: string; id: string; version_id: number }>(
+      'SELECT type, id, version_id FROM resources WHERE (type, id) IN (SELECT * FROM unnest($1::text[], $2::text[])) FOR UPDATE',
+      [writes.map((w) => w.resourceType), ids]);
+    const versions = new Map(prev.rows.map((r) => [`${r.type}/${r.id}`, r.version_id]));
+    const rows = writes.map((w, i) => {
+      const id = ids[i]!;
+      const versionId = (versions.get(`${w.resourceType}/${id}`) ?? 0) + 1;
+      versions.set(`${w.resourceType}/${id}`, versionId);
+      const content = w.delete ? null : JSON.stringify({ ...w.content, resourceType: w.resourceType, id, meta: { versionId: String(versionId), lastUpdated: ts } });
+      const event = JSON.stringify({
+        action: w.delete ? 'delete' : versionId === 1 ? 'create' : 'update',
+        resourceType: w.resourceType, id, versionId: String(versionId), builderId: w.builderId, upid: w.upid ?? null, lastUpdated: ts,
+      });
+      return { w, id, versionId, content, event, method: w.delete ? 'DELETE' : versionId === 1 ? 'POST' : 'PUT' };
+    });
+    const col = <T>(f: (r: (typeof rows)[number]) => T) => rows.map(f);
+    const params = [col((r) => r.w.resourceType), col((r) => r.id), col((r) => r.versionId), col((r) => r.w.builderId), col((r) => r.w.upid ?? null),
+      col((r) => !!r.w.delete), ts, col((r) => r.content)];
     await tx.query(
       `INSERT INTO resources (type, id, version_id, builder_id, upid, deleted, created_at, last_updated, content)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8::jsonb)
-       ON CONFLICT (type, id) DO UPDATE SET version_id = $3, deleted = $6, last_updated = $7, content = $8::jsonb`,
-      [w.resourceType, id, versionId, w.builderId, w.upid ?? null, !!w.delete, ts, content]);
+       SELECT t, i, v, b, u, d, $7, $7, c::jsonb FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bool[], $8::text[]) AS x(t, i, v, b, u, d, c)
+       ON CONFLICT (type, id) DO UPDATE SET version_id = excluded.version_id, deleted = excluded.deleted, last_updated = excluded.last_updated, content = excluded.content`, params);
     await tx.query(
       `INSERT INTO resource_versions (type, id, version_id, builder_id, upid, deleted, last_updated, method, content)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)`,
-      [w.resourceType, id, versionId, w.builderId, w.upid ?? null, !!w.delete, ts, w.delete ? 'DELETE' : versionId === 1 ? 'POST' : 'PUT', content]);
-    await tx.query('INSERT INTO outbox (event) VALUES ($1::jsonb)', [JSON.stringify({
-      action: w.delete ? 'delete' : versionId === 1 ? 'create' : 'update',
-      resourceType: w.resourceType, id, versionId: String(versionId), builderId: w.builderId, upid: w.upid ?? null, lastUpdated: ts,
-    })]);
-    return { id, versionId };
+       SELECT t, i, v, b, u, d, $7, m, c::jsonb FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bool[], $8::text[], $9::text[]) AS x(t, i, v, b, u, d, c, m)`,
+      [...params, col((r) => r.method)]);
+    await tx.query('INSERT INTO outbox (event) SELECT e::jsonb FROM unnest($1::text[]) WITH ORDINALITY AS x(e, n) ORDER BY n', [col((r) => r.event)]);
+    return rows.map((r) => ({ id: r.id, versionId: r.versionId }));
   });
 }
 
