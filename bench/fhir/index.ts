@@ -9,7 +9,7 @@
 //      BENCH_SAMPLES (requests per measured query, default 300).
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { createPlatform } from '../../src/server/platform.ts';
 import { openPGlite } from '../../src/db/pglite.ts';
 import { openPostgres } from '../../src/db/postgres.ts';
@@ -98,7 +98,7 @@ if (!skipLoad) {
   }
   await Promise.all(Array.from({ length: concurrency }, worker));
   const secs = (performance.now() - t0) / 1000;
-  results.ingest = { resources: loaded, seconds: Math.round(secs * 10) / 10, resourcesPerSecond: Math.round(loaded / secs), bundles: jobs.length, concurrency };
+  results.ingest = { loadAverage1m: +loadavg()[0]!.toFixed(1), resources: loaded, seconds: Math.round(secs * 10) / 10, resourcesPerSecond: Math.round(loaded / secs), bundles: jobs.length, concurrency };
   console.log('ingest', results.ingest);
 }
 // PGlite has no autovacuum: statistics exist only after an explicit ANALYZE (the server's periodic ANALYZE is the db layer's job)
@@ -137,6 +137,7 @@ await measure('Patient?name=&birthdate=', pats.map((p) => `/fhir/Patient?name=${
 await measure('Observation?patient=&code=', obs.map((o) => `/fhir/Observation?patient=Patient/${o.patient}&code=http://loinc.org|${o.code}`));
 await measure('Encounter?patient=&date=ge&_include=Encounter:patient', pats.map((p) => `/fhir/Encounter?patient=${p.id}&date=ge2015-01-01&_include=Encounter:patient`));
 
+results.loadAverage1mAtEnd = +loadavg()[0]!.toFixed(1);
 console.log(JSON.stringify(results, null, 2));
 await platform.close();
 await db.close();
