@@ -27,13 +27,19 @@ const PRIMITIVE_SAMPLES: Record<string, (seed: number) => unknown> = {
 
 const REF_TARGETS = ['Patient/p1', 'Practitioner/pr1', 'Organization/o1', 'Group/g1', 'https://other.example/fhir/Patient/p2', 'Location/l1', 'RelatedPerson/r1', 'Device/d1'];
 
-function sampleValue(type: string, seed: number, depth: number, codes?: ReadonlySet<string>): unknown {
+function sampleValue(type: string, seed: number, depth: number, codes?: ReadonlySet<string>, targets: string[] = []): unknown {
   const prim = PRIMITIVE_SAMPLES[type];
   if (prim) {
     if (type === 'code' && codes?.size) { const all = [...codes]; return all[seed % all.length]; }
     return prim(seed);
   }
-  if (type === 'Reference') return { reference: REF_TARGETS[seed % REF_TARGETS.length], display: 'Ref' };
+  if (type === 'Reference') {
+    // Only target types the element allows (the validator checks them); any when it allows any.
+    const allowed = targets.filter((t) => t !== 'Resource');
+    const pool = allowed.length && allowed.length === targets.length ? REF_TARGETS.filter((r) => allowed.some((t) => r.includes(`${t}/`))) : REF_TARGETS;
+    const reference = pool.length ? pool[seed % pool.length] : `${allowed[seed % allowed.length]}/x${seed}`;
+    return { reference, display: 'Ref' };
+  }
   if (type === 'Resource' || type === 'Extension' || depth > 8) return undefined;
   return sampleObject(type, seed, depth + 1);
 }
@@ -51,10 +57,10 @@ function sampleObject(type: string, seed: number, depth: number): Record<string,
     if (depth > 3 && el.min === 0) continue;
     const t = el.choice ? el.types[(seed + i) % el.types.length] : el.types[0];
     const key = el.choice ? el.name + t.charAt(0).toUpperCase() + t.slice(1) : el.name;
-    const v1 = sampleValue(t, seed + i, depth, el.requiredBinding?.codes);
+    const v1 = sampleValue(t, seed + i, depth, el.requiredBinding?.codes, el.targetTypes);
     if (v1 === undefined) continue;
     if (el.isArray) {
-      const v2 = sampleValue(t, seed + i + 1, depth, el.requiredBinding?.codes);
+      const v2 = sampleValue(t, seed + i + 1, depth, el.requiredBinding?.codes, el.targetTypes);
       out[key] = v2 === undefined ? [v1] : [v1, v2];
     } else {
       out[key] = v1;
@@ -65,7 +71,7 @@ function sampleObject(type: string, seed: number, depth: number): Record<string,
     for (const el of def.elements.values()) {
       if (el.name === 'id' || el.name === 'extension' || el.name === 'modifierExtension') continue;
       const t = el.types[0];
-      const v = sampleValue(t, seed, depth, el.requiredBinding?.codes);
+      const v = sampleValue(t, seed, depth, el.requiredBinding?.codes, el.targetTypes);
       if (v === undefined) continue;
       const key = el.choice ? el.name + t.charAt(0).toUpperCase() + t.slice(1) : el.name;
       out[key] = el.isArray ? [v] : v;

@@ -30,6 +30,8 @@ interface ElementRule {
   codes: ReadonlySet<string> | null;
   /** Required binding of a CodeableConcept/Coding element (when enumerable) */
   conceptBinding: { valueSet: string; codes: ReadonlySet<string>; systems: ReadonlySet<string> } | null;
+  /** Reference elements: the resource types it may point to (null = any) */
+  targets: ReadonlySet<string> | null;
   /** Value is a resource (contained, Bundle.entry.resource, …) */
   isResource: boolean;
 }
@@ -65,7 +67,8 @@ function compileType(name: string): CompiledType | null {
       const codes = type === 'code' && rb?.codes ? rb.codes : null;
       const conceptBinding = (type === 'CodeableConcept' || type === 'Coding') && rb?.codes && rb.systems
         ? { valueSet: rb.valueSet, codes: rb.codes, systems: rb.systems } : null;
-      rules[key] = { el, key, type, check, codes, conceptBinding, isResource: type === 'Resource' };
+      const targets = type === 'Reference' && el.targetTypes.length > 0 && !el.targetTypes.includes('Resource') ? new Set(el.targetTypes) : null;
+      rules[key] = { el, key, type, check, codes, conceptBinding, targets, isResource: type === 'Resource' };
       keys.push(key);
     }
     if (el.min > 0) required.push({ el, keys });
@@ -208,6 +211,20 @@ function validateValue(value: unknown, rule: ElementRule, path: string, issues: 
   if (ct === null) return; // no definition for this type in the package: nothing to check against
   validateObject(value, ct, path, issues, false);
   if (rule.conceptBinding !== null) checkConceptBinding(value, rule, path, issues);
+  if (rule.targets !== null && typeof value.reference === 'string') checkReferenceTarget(value.reference, rule, path, issues);
+}
+
+// "Type/id", optionally versioned, optionally after a base URL. Contained ("#x") and urn: references name no type.
+const REFERENCE_TYPE_RE = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
+/** Reference target type outside the element's targetProfile list. */
+function checkReferenceTarget(reference: string, rule: ElementRule, path: string, issues: ValidationIssue[]): void {
+  const m = REFERENCE_TYPE_RE.exec(reference);
+  if (m === null || !isResourceType(m[1]) || rule.targets!.has(m[1])) return;
+  // A warning for now: converters still emit some (C-CDA CarePlan.activity.reference → Procedure); callers act on errors.
+  if (issues.length < MAX_ISSUES) {
+    issues.push({ severity: 'warning', path: `${path}.reference`, message: `Reference to a ${m[1]} is not allowed here; allowed: ${[...rule.targets!].join(', ')} (${rule.el.path})` });
+  }
 }
 
 /**

@@ -139,6 +139,21 @@ describe('validateResource: invalid input', () => {
     assert.deepEqual(validateResource({ resourceType: 'Patient', language: 'xx-YY' }), []);
   });
 
+  test('reference target types', () => {
+    // reported as warnings (see the validator)
+    const wrong = validateResource({ ...obs, subject: { reference: 'Practitioner/1' } });
+    assert.deepEqual(wrong.map((i) => [i.severity, i.path]), [['warning', 'Observation.subject.reference']]);
+    assert.match(wrong[0].message, /Reference to a Practitioner is not allowed here; allowed: .*Patient/);
+    const abs = validateResource({ ...obs, subject: { reference: 'https://x.example/fhir/Medication/1/_history/2' } });
+    assert.match(abs[0].message, /Medication/);
+    for (const reference of ['Patient/1', 'Group/g', 'urn:uuid:0b6e5e2e-8d62-4b39-9f0a-1cb1a4a4a0f1', '#c1', 'https://x.example/fhir/Patient/1', 'Unknownthing/1']) {
+      assert.deepEqual(validateResource({ ...obs, subject: { reference } }), [], reference);
+    }
+    // Reference(Any) accepts every type
+    assert.deepEqual(validateResource({ ...obs, focus: [{ reference: 'Medication/1' }] }), []);
+    assert.deepEqual(validateResource({ resourceType: 'Provenance', target: [{ reference: 'Claim/1' }], recorded: '2020-01-01T00:00:00Z', agent: [{ who: { reference: 'Device/d' } }] }), []);
+  });
+
   test('ids', () => {
     expectError({ resourceType: 'Patient', id: 'bad id!' }, 'Patient.id', /Invalid id/);
     expectError({ resourceType: 'Patient', id: 'x'.repeat(65) }, 'Patient.id', /Invalid id/);
