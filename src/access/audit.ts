@@ -7,6 +7,7 @@ import type { AccessContext } from './context.ts';
 import { PLATFORM_AUDIT_ROLE } from './roles.ts';
 import { FhirStore, OWNER_TAG_SYSTEM, type FhirResource } from '../fhir/store/index.ts';
 import type { Services } from '../server/services.ts';
+import type { AccessService } from './service.ts';
 
 const OWNER_PREFIX = 'builder/';
 const MAX_ENTITIES = 100;
@@ -133,8 +134,9 @@ function carriesGrantorData(path: string): boolean {
   return path === '/fhir' || path.startsWith('/fhir/') || path.startsWith('/auth/users') || path.startsWith('/auth/app-clients');
 }
 
-export function registerAudit(app: FastifyInstance, services: Services): void {
-  const store = new FhirStore(services);
+export function registerAudit(app: FastifyInstance, services: Services, access: AccessService): void {
+  let ownStore: FhirStore | null = null;
+  const store = () => access.auditStore ?? (ownStore ??= new FhirStore(services));
   app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const ctx = request.access;
     const grantors = ctx?.grantorBuilderIds ?? [];
@@ -161,7 +163,7 @@ export function registerAudit(app: FastifyInstance, services: Services): void {
     for (const [grantor, what] of touched) {
       const event = auditEventFor({ ctx, grantorBuilderId: grantor, method: request.method, path, status: reply.statusCode, ip: request.ip, what, at });
       try {
-        await store.create(platformContext(grantor), event);
+        await store().create(platformContext(grantor), event);
       } catch (err) {
         // Never silently: an unrecorded access is an operational incident.
         request.log.error({ err, grantor }, 'could not record the AuditEvent of a cross-builder access');

@@ -240,7 +240,7 @@ export async function registerAccess(app: FastifyInstance, services: Services, a
     return { data: clientJson(client, secret) };
   });
 
-  registerAudit(app, services);
+  registerAudit(app, services, access);
   await registerOAuthRoutes(app, services, access);
   await registerUserRoutes(app, services, access, targetBuilder);
   await registerGrantRoutes(app, services, access);

@@ -14,6 +14,7 @@ import { createMailer, type Mailer } from './mail.ts';
 import { UserService } from './users.ts';
 import { GrantService } from './grants.ts';
 import { OAuthService } from './oauth.ts';
+import type { FhirStore } from '../fhir/store/index.ts';
 
 export interface BuilderRow {
   id: string;
@@ -55,6 +56,11 @@ export class AccessService {
   readonly users: UserService;
   readonly grants: GrantService;
   readonly oauth: OAuthService;
+  /**
+   * The store AuditEvents of grant access are written through. Set it to the platform's shared store (createDomain)
+   * so they pass the same write interceptors as everything else; until then the audit hook uses a store of its own.
+   */
+  auditStore: FhirStore | null = null;
 
   constructor(
     readonly db: Database,

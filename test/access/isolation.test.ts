@@ -62,6 +62,7 @@ describe('randomized isolation', () => {
   const usersOf = new Map<string, Set<string>>();
   const clientsOf = new Map<string, Set<string>>();
   let counts: Record<string, number> = {};
+  const msByKind: Record<string, number> = {};
 
   const fetchAs = (p: Principal, path: string, header: string | null, init: RequestInit = {}) => {
     const headers = new Headers(init.headers);
@@ -186,137 +187,141 @@ describe('randomized isolation', () => {
       const scope = actsFor(world, p.home, p.role, header, builders);
       const kind = pick(['read', 'vread', 'search', 'include', 'revinclude', 'chain', 'reference', 'history-instance', 'history-type', 'history-system', 'create', 'users', 'builders', 'clients'] as const);
       counts[kind] = (counts[kind] ?? 0) + 1;
-      const label = `#${n} seed=${seed} ${p.label} header=${header ?? '-'} ${kind}`;
-      const fail = (msg: string) => failures.push(`${label}: ${msg}`);
-      const forbiddenExpected = scope === 'forbidden';
-      const readDenied = !forbiddenExpected && !canRead(p.role);
-      const expectStatus = async (r: Response, want: number) => {
-        if (r.status !== want) fail(`status ${r.status}, expected ${want}: ${(await r.text()).slice(0, 300)}`);
-        return r.status === want;
-      };
+      const t0 = Date.now();
+      await (async () => {
+        const label = `#${n} seed=${seed} ${p.label} header=${header ?? '-'} ${kind}`;
+        const fail = (msg: string) => failures.push(`${label}: ${msg}`);
+        const forbiddenExpected = scope === 'forbidden';
+        const readDenied = !forbiddenExpected && !canRead(p.role);
+        const expectStatus = async (r: Response, want: number) => {
+          if (r.status !== want) fail(`status ${r.status}, expected ${want}: ${(await r.text()).slice(0, 300)}`);
+          return r.status === want;
+        };
 
-      if (kind === 'read' || kind === 'vread' || kind === 'history-instance') {
-        const m = pick(resourceList());
-        const path = kind === 'read' ? `/fhir/${m.type}/${m.id}` : kind === 'vread' ? `/fhir/${m.type}/${m.id}/_history/1` : `/fhir/${m.type}/${m.id}/_history?_count=500`;
-        const r = await fetchAs(p, path, header);
-        if (forbiddenExpected || readDenied) { await expectStatus(r, 403); continue; }
-        if (!visible(scope, m)) { await expectStatus(r, 404); continue; }
-        if (kind === 'read') { await expectStatus(r, m.deleted ? 410 : 200); continue; }
-        if (!(await expectStatus(r, 200))) continue;
-        if (kind === 'history-instance') {
-          const b = (await r.json()) as Bundle;
-          if ((b.entry ?? []).length !== m.versions) fail(`history has ${(b.entry ?? []).length} entries, expected ${m.versions}`);
-        } else await r.body?.cancel();
-        continue;
-      }
-      if (kind === 'create') {
-        const type = pick(['Patient', 'Observation'] as const);
-        const anyPatient = pick(resourceList().filter((x) => x.type === 'Patient'));
-        const body = type === 'Patient' ? { resourceType: type, name: [{ family: pick(FAMILIES) }] } : { resourceType: type, status: 'final', code: { text: 'bp' }, subject: { reference: `Patient/${anyPatient.id}` } };
-        const before = (await tp.db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM resources WHERE type <> $1', ['AuditEvent'])).rows[0]!.n;
-        const r = await fetchAs(p, `/fhir/${type}`, header, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
-        if (forbiddenExpected || !canCreate(p.role, type)) {
-          await expectStatus(r, 403);
-          const afterN = (await tp.db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM resources WHERE type <> $1', ['AuditEvent'])).rows[0]!.n;
-          if (afterN !== before) fail('a denied create wrote something');
-          continue;
+        if (kind === 'read' || kind === 'vread' || kind === 'history-instance') {
+          const m = pick(resourceList());
+          const path = kind === 'read' ? `/fhir/${m.type}/${m.id}` : kind === 'vread' ? `/fhir/${m.type}/${m.id}/_history/1` : `/fhir/${m.type}/${m.id}/_history?_count=500`;
+          const r = await fetchAs(p, path, header);
+          if (forbiddenExpected || readDenied) { await expectStatus(r, 403); return; }
+          if (!visible(scope, m)) { await expectStatus(r, 404); return; }
+          if (kind === 'read') { await expectStatus(r, m.deleted ? 410 : 200); return; }
+          if (!(await expectStatus(r, 200))) return;
+          if (kind === 'history-instance') {
+            const b = (await r.json()) as Bundle;
+            if ((b.entry ?? []).length !== m.versions) fail(`history has ${(b.entry ?? []).length} entries, expected ${m.versions}`);
+          } else await r.body?.cancel();
+          return;
         }
-        if (!(await expectStatus(r, 201))) continue;
-        const created = (await r.json()) as { id: string; meta: { tag: { system: string; code: string }[] } };
-        const owner = created.meta.tag.find((t) => t.system === 'https://zusapi.com/accesscontrol/owner')?.code;
-        if (owner !== `builder/${scope.write}`) fail(`created with owner ${owner}, expected builder/${scope.write}`);
-        const m: ModelResource = { type, id: created.id, owner: scope.write, deleted: false, versions: 1 };
-        if (type === 'Patient') m.family = body.name![0]!.family; else m.subject = `Patient/${anyPatient.id}`;
-        resources.set(`${type}/${m.id}`, m);
-        continue;
-      }
-      if (kind === 'users' || kind === 'builders' || kind === 'clients') {
-        const filterBuilder = rnd() < 0.5 ? pick(builders) : null;
-        const path = kind === 'users' ? `/auth/users?page[size]=500&filter[active]=all${filterBuilder ? `&filter[builderId]=${filterBuilder}` : ''}`
-          : kind === 'clients' ? `/auth/app-clients?page[size]=500${filterBuilder ? `&filter[builderId]=${filterBuilder}` : ''}` : '/auth/builders?page[size]=500';
-        const r = await fetchAs(p, path, header);
-        if (forbiddenExpected) { await expectStatus(r, 403); continue; }
-        if (kind !== 'builders' && !canManage(p.role)) { await expectStatus(r, 403); continue; }
-        if (!(await expectStatus(r, 200))) continue;
-        const got = ((await r.json()) as { data: { id: string }[] }).data.map((d) => d.id).sort();
-        const inScope = scope.read.filter((b) => !filterBuilder || kind === 'builders' || b === filterBuilder);
-        const want = (kind === 'builders' ? inScope : inScope.flatMap((b) => [...(kind === 'users' ? usersOf : clientsOf).get(b)!])).sort();
-        if (JSON.stringify(got) !== JSON.stringify(want)) fail(`${path} returned ${got.length} ids, expected ${want.length}`);
-        continue;
-      }
+        if (kind === 'create') {
+          const type = pick(['Patient', 'Observation'] as const);
+          const anyPatient = pick(resourceList().filter((x) => x.type === 'Patient'));
+          const body = type === 'Patient' ? { resourceType: type, name: [{ family: pick(FAMILIES) }] } : { resourceType: type, status: 'final', code: { text: 'bp' }, subject: { reference: `Patient/${anyPatient.id}` } };
+          const before = (await tp.db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM resources WHERE type <> $1', ['AuditEvent'])).rows[0]!.n;
+          const r = await fetchAs(p, `/fhir/${type}`, header, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
+          if (forbiddenExpected || !canCreate(p.role, type)) {
+            await expectStatus(r, 403);
+            const afterN = (await tp.db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM resources WHERE type <> $1', ['AuditEvent'])).rows[0]!.n;
+            if (afterN !== before) fail('a denied create wrote something');
+            return;
+          }
+          if (!(await expectStatus(r, 201))) return;
+          const created = (await r.json()) as { id: string; meta: { tag: { system: string; code: string }[] } };
+          const owner = created.meta.tag.find((t) => t.system === 'https://zusapi.com/accesscontrol/owner')?.code;
+          if (owner !== `builder/${scope.write}`) fail(`created with owner ${owner}, expected builder/${scope.write}`);
+          const m: ModelResource = { type, id: created.id, owner: scope.write, deleted: false, versions: 1 };
+          if (type === 'Patient') m.family = body.name![0]!.family; else m.subject = `Patient/${anyPatient.id}`;
+          resources.set(`${type}/${m.id}`, m);
+          return;
+        }
+        if (kind === 'users' || kind === 'builders' || kind === 'clients') {
+          const filterBuilder = rnd() < 0.5 ? pick(builders) : null;
+          const path = kind === 'users' ? `/auth/users?page[size]=500&filter[active]=all${filterBuilder ? `&filter[builderId]=${filterBuilder}` : ''}`
+            : kind === 'clients' ? `/auth/app-clients?page[size]=500${filterBuilder ? `&filter[builderId]=${filterBuilder}` : ''}` : '/auth/builders?page[size]=500';
+          const r = await fetchAs(p, path, header);
+          if (forbiddenExpected) { await expectStatus(r, 403); return; }
+          if (kind !== 'builders' && !canManage(p.role)) { await expectStatus(r, 403); return; }
+          if (!(await expectStatus(r, 200))) return;
+          const got = ((await r.json()) as { data: { id: string }[] }).data.map((d) => d.id).sort();
+          const inScope = scope.read.filter((b) => !filterBuilder || kind === 'builders' || b === filterBuilder);
+          const want = (kind === 'builders' ? inScope : inScope.flatMap((b) => [...(kind === 'users' ? usersOf : clientsOf).get(b)!])).sort();
+          if (JSON.stringify(got) !== JSON.stringify(want)) fail(`${path} returned ${got.length} ids, expected ${want.length}`);
+          return;
+        }
 
-      // searches and type/system history
-      let path: string;
-      let wantMatch: string[] = [];
-      let wantInclude: string[] = [];
-      let historyType: string | null = null;
-      const s = forbiddenExpected ? { read: [] as string[] } : scope;
-      if (kind === 'search') {
-        const type = pick(['Patient', 'Observation', 'Encounter']);
-        path = `/fhir/${type}?_count=500`;
-        wantMatch = ids(live(s, type));
-      } else if (kind === 'include') {
-        const type = pick(['Observation', 'Encounter']);
-        path = `/fhir/${type}?_count=500&_include=${type}:subject`;
-        const matches = live(s, type);
-        wantMatch = ids(matches);
-        const targets = new Set(matches.map((m) => m.subject));
-        wantInclude = ids(live(s, 'Patient').filter((pt) => targets.has(`Patient/${pt.id}`)));
-      } else if (kind === 'revinclude') {
-        const type = pick(['Observation', 'Encounter']);
-        path = `/fhir/Patient?_count=500&_revinclude=${type}:subject`;
-        const matches = live(s, 'Patient');
-        wantMatch = ids(matches);
-        const matched = new Set(matches.map((m) => `Patient/${m.id}`));
-        wantInclude = ids(live(s, type).filter((o) => matched.has(o.subject!)));
-      } else if (kind === 'chain') {
-        const family = pick(FAMILIES);
-        path = `/fhir/Observation?_count=500&subject:Patient.family=${family}`;
-        const pats = new Set(live(s, 'Patient').filter((pt) => pt.family === family).map((pt) => `Patient/${pt.id}`));
-        wantMatch = ids(live(s, 'Observation').filter((o) => pats.has(o.subject!)));
-      } else if (kind === 'reference') {
-        const target = pick(resourceList().filter((x) => x.type === 'Patient'));
-        path = `/fhir/Observation?_count=500&subject=Patient/${target.id}`;
-        wantMatch = ids(live(s, 'Observation').filter((o) => o.subject === `Patient/${target.id}`));
-      } else if (kind === 'history-type') {
-        historyType = pick(['Patient', 'Observation']);
-        path = `/fhir/${historyType}/_history?_count=500`;
-      } else {
-        path = '/fhir/_history?_count=500';
-      }
-      const r = await fetchAs(p, path, header);
-      if (forbiddenExpected) { await expectStatus(r, 403); continue; }
-      if (readDenied && kind !== 'history-system') { await expectStatus(r, 403); continue; }
-      if (kind === 'history-system' && readDenied) {
-        if (r.status === 403) continue;
-        if (!(await expectStatus(r, 200))) continue;
-        if (((await r.json()) as Bundle).entry?.length) fail('a Permissionless principal saw history entries');
-        continue;
-      }
-      if (!(await expectStatus(r, 200))) continue;
-      const b = (await r.json()) as Bundle;
-      if (kind === 'history-type' || kind === 'history-system') {
-        const entries = b.entry ?? [];
-        // deletions carry no resource; count versions per visible resource of the scope
-        const want = [...resources.values()].filter((m) => visible(s, m) && (historyType === null || m.type === historyType)).reduce((a, m) => a + m.versions, 0);
-        const auditEntries = entries.filter((e) => e.resource?.resourceType === 'AuditEvent');
-        for (const e of auditEntries) {
-          const owner = e.resource!.meta?.tag?.find((t) => t.system === 'https://zusapi.com/accesscontrol/owner')?.code;
-          if (p.role !== 'Builder Admin' || owner !== `builder/${p.home}` || !s.read.includes(p.home)) fail(`history shows an AuditEvent of ${owner}`);
+        // searches and type/system history
+        let path: string;
+        let wantMatch: string[] = [];
+        let wantInclude: string[] = [];
+        let historyType: string | null = null;
+        const s = forbiddenExpected ? { read: [] as string[] } : scope;
+        if (kind === 'search') {
+          const type = pick(['Patient', 'Observation', 'Encounter']);
+          path = `/fhir/${type}?_count=500`;
+          wantMatch = ids(live(s, type));
+        } else if (kind === 'include') {
+          const type = pick(['Observation', 'Encounter']);
+          path = `/fhir/${type}?_count=500&_include=${type}:subject`;
+          const matches = live(s, type);
+          wantMatch = ids(matches);
+          const targets = new Set(matches.map((m) => m.subject));
+          wantInclude = ids(live(s, 'Patient').filter((pt) => targets.has(`Patient/${pt.id}`)));
+        } else if (kind === 'revinclude') {
+          const type = pick(['Observation', 'Encounter']);
+          path = `/fhir/Patient?_count=500&_revinclude=${type}:subject`;
+          const matches = live(s, 'Patient');
+          wantMatch = ids(matches);
+          const matched = new Set(matches.map((m) => `Patient/${m.id}`));
+          wantInclude = ids(live(s, type).filter((o) => matched.has(o.subject!)));
+        } else if (kind === 'chain') {
+          const family = pick(FAMILIES);
+          path = `/fhir/Observation?_count=500&subject:Patient.family=${family}`;
+          const pats = new Set(live(s, 'Patient').filter((pt) => pt.family === family).map((pt) => `Patient/${pt.id}`));
+          wantMatch = ids(live(s, 'Observation').filter((o) => pats.has(o.subject!)));
+        } else if (kind === 'reference') {
+          const target = pick(resourceList().filter((x) => x.type === 'Patient'));
+          path = `/fhir/Observation?_count=500&subject=Patient/${target.id}`;
+          wantMatch = ids(live(s, 'Observation').filter((o) => o.subject === `Patient/${target.id}`));
+        } else if (kind === 'history-type') {
+          historyType = pick(['Patient', 'Observation']);
+          path = `/fhir/${historyType}/_history?_count=500`;
+        } else {
+          path = '/fhir/_history?_count=500';
         }
-        // AuditEvents (own builder's) may also be in system history; their tombstone-free versions are counted apart
-        const got = entries.length - auditEntries.length;
-        if (got > 500 - auditEntries.length) continue; // page full: nothing more to compare
-        if (got !== want) fail(`${path}: ${got} non-audit entries, expected ${want}`);
-        continue;
-      }
-      const gotMatch = entriesOf(b, 'match');
-      const gotInclude = entriesOf(b, 'include');
-      if (JSON.stringify(gotMatch) !== JSON.stringify(wantMatch)) fail(`${path}: matches ${JSON.stringify(gotMatch)} expected ${JSON.stringify(wantMatch)}`);
-      if (JSON.stringify(gotInclude) !== JSON.stringify(wantInclude)) fail(`${path}: includes ${JSON.stringify(gotInclude)} expected ${JSON.stringify(wantInclude)}`);
+        const r = await fetchAs(p, path, header);
+        if (forbiddenExpected) { await expectStatus(r, 403); return; }
+        if (readDenied && kind !== 'history-system') { await expectStatus(r, 403); return; }
+        if (kind === 'history-system' && readDenied) {
+          if (r.status === 403) return;
+          if (!(await expectStatus(r, 200))) return;
+          if (((await r.json()) as Bundle).entry?.length) fail('a Permissionless principal saw history entries');
+          return;
+        }
+        if (!(await expectStatus(r, 200))) return;
+        const b = (await r.json()) as Bundle;
+        if (kind === 'history-type' || kind === 'history-system') {
+          const entries = b.entry ?? [];
+          // deletions carry no resource; count versions per visible resource of the scope
+          const want = [...resources.values()].filter((m) => visible(s, m) && (historyType === null || m.type === historyType)).reduce((a, m) => a + m.versions, 0);
+          const auditEntries = entries.filter((e) => e.resource?.resourceType === 'AuditEvent');
+          for (const e of auditEntries) {
+            const owner = e.resource!.meta?.tag?.find((t) => t.system === 'https://zusapi.com/accesscontrol/owner')?.code;
+            if (p.role !== 'Builder Admin' || owner !== `builder/${p.home}` || !s.read.includes(p.home)) fail(`history shows an AuditEvent of ${owner}`);
+          }
+          // AuditEvents (own builder's) may also be in system history; their tombstone-free versions are counted apart
+          const got = entries.length - auditEntries.length;
+          if (got > 500 - auditEntries.length) return; // page full: nothing more to compare
+          if (got !== want) fail(`${path}: ${got} non-audit entries, expected ${want}`);
+          return;
+        }
+        const gotMatch = entriesOf(b, 'match');
+        const gotInclude = entriesOf(b, 'include');
+        if (JSON.stringify(gotMatch) !== JSON.stringify(wantMatch)) fail(`${path}: matches ${JSON.stringify(gotMatch)} expected ${JSON.stringify(wantMatch)}`);
+        if (JSON.stringify(gotInclude) !== JSON.stringify(wantInclude)) fail(`${path}: includes ${JSON.stringify(gotInclude)} expected ${JSON.stringify(wantInclude)}`);
+      })();
+      msByKind[kind] = (msByKind[kind] ?? 0) + Date.now() - t0;
     }
     const seconds = (Date.now() - started) / 1000;
-    process.stdout.write(`# isolation: seed ${seed}, ${total} requests in ${seconds.toFixed(1)} s (${(total / seconds).toFixed(0)}/s) on ${tp.db.kind}; ${JSON.stringify(counts)}\n`);
+    process.stdout.write(`# isolation: seed ${seed}, ${total} requests in ${seconds.toFixed(1)} s (${(total / seconds).toFixed(0)}/s) on ${tp.db.kind}; requests ${JSON.stringify(counts)}; ms ${JSON.stringify(msByKind)}\n`);
     assert.deepEqual(failures, [], `reproduce with ISOLATION_SEED=${seed}`);
   });
 });
