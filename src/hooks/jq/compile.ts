@@ -661,10 +661,26 @@ export class Compiler {
     const { scope, bind } = this.compileBinder(n.patterns, sc);
     const update = this.compile(n.update, scope);
     const us = update.s, uv = update.v;
+    const inPlace = us !== null && isInPlaceUpdate(n.update);
     const run = (i: any, e: Env, acc0: any): any => {
       let acc = acc0;
+      let owned = false;
       src.v(i, e, (x) => bind(x, i, e, (e2) => {
         step();
+        if (inPlace) {
+          // Only this reduce holds `acc` once an update has produced a fresh root; let the
+          // update's top-level setpath / `+` modify it in place instead of copying it.
+          const prev = acc;
+          budget.ownedRoot = owned ? acc : null;
+          budget.lastFresh = null;
+          try {
+            acc = us!(acc, e2);
+          } finally {
+            budget.ownedRoot = null;
+          }
+          owned = acc !== null && typeof acc === 'object' && (acc === budget.lastFresh || (owned && acc === prev));
+          return true;
+        }
         if (us) { acc = us(acc, e2); return true; }
         let last: any = null;
         uv(acc, e2, (y) => { last = y; return true; });
@@ -781,6 +797,63 @@ export class Compiler {
 interface Closure {
   c: C;
   e: Env;
+}
+
+// ---- in-place reduce updates ----
+// An update qualifies when it is `PATH op= RHS` / `PATH |= f` with PATH a non-empty chain of
+// `.key`, `.[e]`, `.[]`, `.[a:b]` steps, or `. + RHS`, and RHS (and the index expressions) are
+// "root-safe": given the accumulator as input they can neither return it, embed it, nor pass it
+// whole to anything that could modify it.
+const SCALAR_BUILTINS = new Set([
+  'empty/0', 'null/0', 'true/0', 'false/0', 'not/0', 'length/0', 'utf8bytelength/0', 'tostring/0', 'tojson/0',
+  'tonumber/0', 'type/0', 'keys/0', 'keys_unsorted/0', 'has/1', 'test/1', 'test/2', 'ascii_downcase/0',
+  'ascii_upcase/0', 'startswith/1', 'endswith/1', 'floor/0', 'ceil/0', 'round/0', 'abs/0', 'now/0',
+]);
+function rootSafe(n: Node | null): boolean {
+  if (!n) return true;
+  switch (n.type) {
+    case 'Literal': case 'Var': case 'Loc': case 'Format':
+      return true;
+    case 'Str':
+      return n.parts.every((p) => typeof p === 'string' || rootSafe(p));
+    case 'Index':
+      return (n.target.type === 'Identity' || rootSafe(n.target)) && rootSafe(n.index);
+    case 'Iterate':
+      return n.target.type === 'Identity' || rootSafe(n.target);
+    case 'Slice':
+      return (n.target.type === 'Identity' || rootSafe(n.target)) && rootSafe(n.from) && rootSafe(n.to);
+    case 'Pipe':
+      return rootSafe(n.left);
+    case 'Binop': case 'And': case 'Or': case 'Alt': case 'Comma':
+      return rootSafe(n.left) && rootSafe(n.right);
+    case 'Neg':
+      return rootSafe(n.body);
+    case 'If':
+      return rootSafe(n.cond) && rootSafe(n.then) && n.else !== null && rootSafe(n.else);
+    case 'Try':
+      return rootSafe(n.body) && rootSafe(n.catch);
+    case 'Array':
+      return rootSafe(n.body);
+    case 'Object':
+      return n.entries.every((en) => rootSafe(en.key) && rootSafe(en.value));
+    case 'Call':
+      return SCALAR_BUILTINS.has(`${n.name}/${n.args.length}`) && n.args.every(rootSafe);
+    default:
+      return false;
+  }
+}
+function isPathChain(n: Node): boolean {
+  switch (n.type) {
+    case 'Index': return (n.target.type === 'Identity' || isPathChain(n.target)) && rootSafe(n.index);
+    case 'Iterate': return n.target.type === 'Identity' || isPathChain(n.target);
+    case 'Slice': return (n.target.type === 'Identity' || isPathChain(n.target)) && rootSafe(n.from) && rootSafe(n.to);
+    default: return false;
+  }
+}
+export function isInPlaceUpdate(n: Node): boolean {
+  if (n.type === 'Assign') return isPathChain(n.left) && (n.op === '|=' || rootSafe(n.right));
+  if (n.type === 'Binop' && n.op === '+') return n.left.type === 'Identity' && rootSafe(n.right);
+  return false;
 }
 
 function lookupVar(sc: Scope, name: string): Scope {

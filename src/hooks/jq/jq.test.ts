@@ -59,6 +59,18 @@ describe('jq language', () => {
     assert.deepEqual(run('.a += 1 | .b //= 5 | .c |= length | del(.d)', { a: 1, c: 'abc', d: 0 }), [{ a: 2, c: 3, b: 5 }]);
     assert.deepEqual(run('(.[] | select(. > 1)) |= empty', [1, 2, 3, 1]), [[1, 1]]);
   });
+  test('reduce may update its own accumulator in place without leaking the mutation', () => {
+    assert.deepEqual(run('. as $orig | reduce range(3) as $i (.; .[$i|tostring] = $i) | [., $orig]', {}), [[{ 0: 0, 1: 1, 2: 2 }, {}]]);
+    assert.deepEqual(run('[.[] as $a | reduce (1,2) as $x ($a; . + [$x])], .', [[0], [5]]), [[[0, 1, 2], [5, 1, 2]], [[0], [5]]]);
+    assert.deepEqual(run('reduce range(3) as $i ({a: []}; .a += [$i])'), [{ a: [0, 1, 2] }]);
+    assert.deepEqual(run('reduce range(2) as $i ({}; .x = .)'), [{ x: { x: {} } }]);
+    assert.deepEqual(run('[foreach range(3) as $i ({}; .[$i|tostring] = 1)]'), [[{ 0: 1 }, { 0: 1, 1: 1 }, { 0: 1, 1: 1, 2: 1 }]]);
+    assert.deepEqual(run('reduce range(2) as $i ({}; .[$i|tostring] |= (reduce range(2) as $j ({}; .[$j|tostring] = $j)))'),
+      [{ 0: { 0: 0, 1: 1 }, 1: { 0: 0, 1: 1 } }]);
+    assert.deepEqual(run('INDEX(.[]; .id) | keys', [{ id: 'b' }, { id: 'a' }]), [['a', 'b']]);
+    const big = compileJq('reduce range(20000) as $i ({}; .["k\\($i)"] = $i) | length').run(null);
+    assert.deepEqual(big, [20000]);
+  });
   test('errors: try/catch sees jq messages; uncaught errors surface from run()', () => {
     assert.deepEqual(run('try (1 / .) catch .', 0), ['number (1) and number (0) cannot be divided because the divisor is zero']);
     assert.deepEqual(run('[.[] | try .a catch .]', [{ a: 1 }, 'x']), [[1, 'Cannot index string with string "a"']]);
@@ -134,7 +146,7 @@ describe('hook matching', () => {
       ['last(repeat(1))', 'steps'],
       ['[limit(1e9; repeat("abc"))] | length', 'memory'],
       ['until(false; .)', 'steps'],
-      ['reduce range(100000) as $i ({}; .["k\\($i)"] = $i) | length', 'steps'],
+      ['last(foreach range(100000) as $i ({}; .["k\\($i)"] = $i)) | length', 'steps'],
     ];
     for (const [f, kind] of cases) {
       const r = compileJq(f).matches({ a: 1 });

@@ -36,6 +36,14 @@ export const budget = {
   maxString: 10_000_000,
   maxCollection: 200_000,
 
+  /**
+   * The accumulator of the innermost running `reduce` when nothing else can reference it; the
+   * top level of an assignment (`.[k] = v`) or `. + x` on exactly this value may update it in place,
+   * which turns jq's `reduce … ({}; .[$k] = …)` idiom from quadratic into linear.
+   */
+  ownedRoot: null as object | null,
+  /** Last root container freshly copied by setpath / `+` (a candidate for ownership). */
+  lastFresh: null as object | null,
   /** wall-clock backstop: a negative value is the allowance in ms, armed at the first check */
   deadline: Infinity,
   nextClockCheck: 1024,
@@ -55,6 +63,13 @@ export function step(): void {
 export function charge(n: number): void {
   budget.steps += n;
   if (budget.steps >= budget.nextClockCheck) overBudget();
+}
+/** Copying an object costs its size; large (dictionary-mode) objects are several times slower per key. */
+export function copyObjectCharged(o: Record<string, unknown>): Record<string, unknown> {
+  const c = copyObject(o);
+  const n = Object.keys(c).length;
+  charge(1 + (n > 128 ? n * 16 : n));
+  return c;
 }
 export function checkString(s: string): string {
   if (s.length > budget.maxString) throw new JqAbort('memory', `string longer than ${budget.maxString} characters`);
@@ -197,14 +212,16 @@ export function setpath(v: any, path: any, nv: any): any {
 function setIn(t: any, path: any[], at: number, nv: any): any {
   if (at === path.length) return nv;
   const key = path[at];
+  // The root may be updated in place when `reduce` owns it (see budget.ownedRoot).
+  const inPlace = at === 0 && t !== null && t === budget.ownedRoot;
   if (typeof key === 'string') {
     if (t === null || t === undefined) t = {};
     else if (!isObject(t)) throw new JqError(`Cannot index ${typeOf(t)} with string ${quoteString(key)}`);
-    const o = copyObject(t);
-    const n = Object.keys(o).length;
-    // copying large (dictionary-mode) objects is several times slower per key
-    charge(1 + (n > 128 ? n * 16 : n));
-    setKey(o, key, setIn(getKey(t, key), path, at + 1, nv));
+    const child = setIn(getKey(t, key), path, at + 1, nv);
+    if (inPlace) { step(); setKey(t, key, child); return t; }
+    const o = copyObjectCharged(t);
+    setKey(o, key, child);
+    if (at === 0) budget.lastFresh = o;
     return o;
   }
   if (typeof key === 'number') {
@@ -216,10 +233,12 @@ function setIn(t: any, path: any[], at: number, nv: any): any {
       if (idx < 0) throw new JqError('Out of bounds negative array index');
     }
     checkCollection(idx + 1);
-    const a = t.slice();
-    charge(1 + (a.length >> 2));
+    const child = setIn(idx < t.length ? t[idx] : null, path, at + 1, nv);
+    let a: any[];
+    if (inPlace) { step(); a = t; } else { a = t.slice(); charge(1 + (a.length >> 2)); }
     while (a.length < idx) a.push(null);
-    a[idx] = setIn(idx < t.length ? t[idx] : null, path, at + 1, nv);
+    a[idx] = child;
+    if (at === 0 && !inPlace) budget.lastFresh = a;
     return a;
   }
   if (isObject(key)) {
@@ -255,7 +274,7 @@ function delpath(t: any, path: any[], at: number): any {
   if (typeof key === 'string') {
     if (!isObject(t)) throw new JqError(`Cannot delete field at object index of ${typeOf(t)}`);
     if (!Object.hasOwn(t, key)) return t;
-    const o = copyObject(t);
+    const o = copyObjectCharged(t);
     if (last) delete o[key];
     else setKey(o, key, delpath(getKey(t, key), path, at + 1));
     return o;
@@ -297,15 +316,24 @@ export function add(a: any, b: any): any {
   }
   if (Array.isArray(a) && Array.isArray(b)) {
     checkCollection(a.length + b.length);
+    if (a === budget.ownedRoot) {
+      charge(1 + (b.length >> 2));
+      for (const x of b) a.push(x);
+      return a;
+    }
     charge((a.length + b.length) >> 2);
-    return a.concat(b);
+    return (budget.lastFresh = a.concat(b));
   }
   if (isObject(a) && isObject(b)) {
-    const o = copyObject(a);
     const keys = Object.keys(b);
-    charge(keys.length + (keys.length > 16 ? Object.keys(a).length : 0));
+    charge(keys.length);
+    if (a === budget.ownedRoot) {
+      for (const k of keys) setKey(a, k, b[k]);
+      return a;
+    }
+    const o = copyObjectCharged(a);
     for (const k of keys) setKey(o, k, b[k]);
-    return o;
+    return (budget.lastFresh = o);
   }
   throw new JqError(`${describe(a)} and ${describe(b)} cannot be added`);
 }
@@ -320,7 +348,7 @@ export function subtract(a: any, b: any): any {
 }
 
 function deepMerge(a: Record<string, any>, b: Record<string, any>): Record<string, any> {
-  const o = copyObject(a);
+  const o = copyObjectCharged(a);
   for (const k of Object.keys(b)) {
     const av = getKey(a, k), bv = b[k];
     setKey(o, k, isObject(av) && isObject(bv) ? deepMerge(av, bv) : bv);
