@@ -94,6 +94,8 @@ export class ConversionContext {
   readonly resources = new Map<string, FhirResource>();
   readonly issues: OutcomeIssue[] = [];
   patientRef = '';
+  /** Per-document memo for builders that see the same thing many times (keys are prefixed by kind). */
+  readonly memo = new Map<string, unknown>();
   private narrative: Map<string, XmlElement> | undefined;
 
   constructor(

@@ -247,8 +247,8 @@ function observation(ctx: ConversionContext, el: XmlElement, scope: EntryScope, 
   setTimeChoice(o, 'effective', mainTime(el));
   const auth = authors(ctx, el);
   if (o.effectiveDateTime === undefined && o.effectivePeriod === undefined && auth.time !== undefined && hasT(ts, '78')) o.effectiveDateTime = auth.time;
-  if (auth.time !== undefined) o.issued = auth.time.length > 10 ? auth.time : undefined;
-  if (o.issued === undefined) delete o.issued;
+  // issued is an instant: only a full time with its zone qualifies.
+  if (auth.time !== undefined && auth.time.length > 10) o.issued = auth.time;
   const perf = [...performers(ctx, el).map((p) => p.actor!), ...auth.refs];
   const obsPerf = [...new Set(perf)].filter((r) => !r.startsWith('Device/'));
   if (obsPerf.length) o.performer = obsPerf.map((r) => ({ reference: r }));
@@ -288,7 +288,6 @@ function observation(ctx: ConversionContext, el: XmlElement, scope: EntryScope, 
   }
   if (members.length) o.hasMember = members;
   note(ctx, el, o);
-  if (negated(el) && o.valueCodeableConcept === undefined) o.status = o.status === 'final' ? 'final' : o.status;
   return ctx.add(o);
 }
 

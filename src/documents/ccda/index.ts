@@ -187,11 +187,7 @@ function headerParties(ctx: ConversionContext, doc: XmlElement): HeaderRefs {
   }
   for (const a of children(doc, 'authenticator')) assignedParty(ctx, child(a, 'assignedEntity'));
   for (const d of children(doc, 'dataEnterer')) assignedParty(ctx, child(d, 'assignedEntity'));
-  for (const r of children(doc, 'informationRecipient')) {
-    const ir = child(r, 'intendedRecipient');
-    if (child(ir, 'informationRecipient') !== undefined) assignedParty(ctx, { ...ir!, children: ir!.children.map((c) => (c.type === 'element' && c.local === 'informationRecipient' ? { ...c, local: 'assignedPerson' } : c)) });
-    organization(ctx, child(ir, 'receivedOrganization'));
-  }
+  for (const r of children(doc, 'informationRecipient')) assignedParty(ctx, child(r, 'intendedRecipient'));
   for (const inf of children(doc, 'informant')) {
     const re = child(inf, 'relatedEntity');
     if (re !== undefined) relatedPerson(ctx, re, child(re, 'relatedPerson'));

@@ -72,16 +72,34 @@ export function assignedParty(ctx: ConversionContext, el: XmlElement | undefined
   const cache = cacheFor(partyCache, ctx);
   const hit = cache.get(el);
   if (hit !== undefined) return hit;
-  const refs = buildAssignedParty(ctx, el);
+  // Big documents repeat the same author (same id) on every entry: build it once per document.
+  const sig = partySignature(el);
+  const seen = sig === undefined ? undefined : ctx.memo.get(sig);
+  const refs = (seen as PartyRefs | undefined) ?? buildAssignedParty(ctx, el);
+  if (sig !== undefined && seen === undefined) ctx.memo.set(sig, refs);
   cache.set(el, refs);
   return refs;
 }
 
+/** Ids (with extensions) of the party and of its organization, or undefined when it has none. */
+function partySignature(el: XmlElement): string | undefined {
+  let sig = '';
+  for (const c of el.children) {
+    if (c.type === 'element' && c.local === 'id' && c.attrs.extension !== undefined && c.attrs.nullFlavor === undefined) sig += `${c.attrs.root ?? ''}^${c.attrs.extension};`;
+  }
+  if (sig === '') return undefined;
+  const org = child(el, 'representedOrganization') ?? child(el, 'scopingOrganization');
+  for (const c of org?.children ?? []) if (c.type === 'element' && c.local === 'id') sig += `@${c.attrs.root ?? ''}^${c.attrs.extension ?? ''}`;
+  const kind = child(el, 'assignedPerson') !== undefined ? 'P' : child(el, 'assignedAuthoringDevice') !== undefined ? 'D' : 'O';
+  return `party:${kind}:${sig}`;
+}
+
 function buildAssignedParty(ctx: ConversionContext, el: XmlElement): PartyRefs {
   const out: PartyRefs = {};
-  const orgEl = child(el, 'representedOrganization') ?? child(el, 'scopingOrganization') ?? child(el, 'representedCustodianOrganization');
+  const orgEl = child(el, 'representedOrganization') ?? child(el, 'scopingOrganization') ?? child(el, 'representedCustodianOrganization') ?? child(el, 'receivedOrganization');
   out.organization = organization(ctx, orgEl);
-  const person = child(el, 'assignedPerson') ?? child(el, 'associatedPerson');
+  // The person is named differently by role: assignedEntity/assignedAuthor, associatedEntity, intendedRecipient.
+  const person = child(el, 'assignedPerson') ?? child(el, 'associatedPerson') ?? child(el, 'informationRecipient');
   const device = child(el, 'assignedAuthoringDevice');
   const telecom = collect(children(el, 'telecom').map(contactPoint));
   const addr = collect(children(el, 'addr').map(address));
@@ -210,7 +228,6 @@ export function patient(ctx: ConversionContext, role: XmlElement | undefined, fa
   const pat = child(role, 'patient');
   p.id = ctx.id('Patient', partyKey(children(role, 'id'), fallbackKey));
   ctx.patientRef = `Patient/${p.id}`;
-  p.meta = { profile: [`${US_CORE}/us-core-patient`] };
   const ext: Json[] = [];
   const raceCodes = children(pat, 'raceCode');
   const ethCodes = children(pat, 'ethnicGroupCode');
@@ -252,6 +269,8 @@ export function patient(ctx: ConversionContext, role: XmlElement | undefined, fa
     comms.push(comm);
   }
   if (comms.length) p.communication = comms;
+  // Claim US Core only when its must-haves (identifier, name, gender) are there.
+  if (ident.length && names.length && gender !== undefined) p.meta = { profile: [`${US_CORE}/us-core-patient`] };
   const managing = organization(ctx, child(role, 'providerOrganization'));
   if (managing !== undefined) p.managingOrganization = { reference: managing };
   ctx.add(p);
