@@ -661,7 +661,8 @@ export class Compiler {
     const { scope, bind } = this.compileBinder(n.patterns, sc);
     const update = this.compile(n.update, scope);
     const us = update.s, uv = update.v;
-    const inPlace = us !== null && isInPlaceUpdate(n.update);
+    // (not with `?//` patterns: an error in the update re-runs it with the next alternative)
+    const inPlace = us !== null && n.patterns.length === 1 && isInPlaceUpdate(n.update);
     const run = (i: any, e: Env, acc0: any): any => {
       let acc = acc0;
       let owned = false;
