@@ -705,6 +705,21 @@ function role(ctx: Context, seg: Hl7Segment): void {
     const ref = practitioner(ctx, f);
     if (ref === undefined) continue;
     const code = seg.get(3);
+    // The role itself (what, when, where, for which organization) as a PractitionerRole.
+    const start = dateTime(ctx, seg.get(5));
+    const end = dateTime(ctx, seg.get(6));
+    const org = organizationFromXon(ctx, seg.field(14));
+    const loc = location(ctx, seg.field(13));
+    const specialty = codeableConcept(seg.field(9));
+    ctx.c.add(`rol|${ref}|${seg.raw(3)}|${seg.raw(5)}|${seg.raw(14)}`, {
+      resourceType: 'PractitionerRole', active: end === undefined ? true : undefined,
+      practitioner: { reference: ref }, code: roleCode !== undefined ? [roleCode] : undefined,
+      period: start !== undefined || end !== undefined ? { start, end } : undefined,
+      specialty: specialty !== undefined ? [specialty] : undefined,
+      organization: org !== undefined ? { reference: org } : undefined,
+      location: loc !== undefined ? [{ reference: loc }] : undefined,
+      telecom: reps(seg, 12).map((t) => contactPoint(t, 'work')).filter((x) => x !== undefined),
+    });
     if (ctx.last === 'patient' && ctx.patientRef !== undefined && (code === 'PP' || code === 'PCP' || code === 'FHCP')) {
       const p = ctx.c.get(ctx.patientRef);
       const list = (p?.generalPractitioner as Json[] | undefined) ?? [];
