@@ -1,6 +1,6 @@
 // People, organizations, devices and places: Patient, Practitioner, PractitionerRole, Organization,
 // Device (authoring software), RelatedPerson, Location.
-import { type XmlElement, child, children, path, attrLocal } from '../xml/index.ts';
+import { type XmlElement, child, children, path, attrLocal, textContent } from '../xml/index.ts';
 import type { FhirResource } from '../types.ts';
 import type { ConversionContext } from './context.ts';
 import {
@@ -32,7 +32,11 @@ export function organization(ctx: ConversionContext, el: XmlElement | undefined)
   if (el === undefined) return undefined;
   const cache = cacheFor(orgCache, ctx);
   if (cache.has(el)) return cache.get(el);
-  const ref = buildOrganization(ctx, el);
+  let sig = 'org:';
+  for (const c of el.children) if (c.type === 'element' && c.local === 'id') sig += `${c.attrs.root ?? ''}^${c.attrs.extension ?? ''};`;
+  sig += textContent(child(el, 'name'));
+  const ref = ctx.memo.has(sig) ? (ctx.memo.get(sig) as string | undefined) : buildOrganization(ctx, el);
+  ctx.memo.set(sig, ref);
   cache.set(el, ref);
   return ref;
 }
