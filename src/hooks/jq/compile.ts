@@ -976,9 +976,19 @@ function getPrelude(): Scope {
   return sc;
 }
 
+export const MAX_FILTER_LENGTH = 1_000_000;
+
 export function compileProgram(source: string, options: { env?: Record<string, string> } = {}): C {
-  const ast = parseJq(source);
-  return new Compiler({ source, env: options.env }).compile(ast, getPrelude());
+  if (source.length > MAX_FILTER_LENGTH) throw new JqParseError(`filter longer than ${MAX_FILTER_LENGTH} characters`, source, 0);
+  const prelude = getPrelude();
+  try {
+    const ast = parseJq(source);
+    return new Compiler({ source, env: options.env }).compile(ast, prelude);
+  } catch (err) {
+    // pathological nesting ((((…)))) exhausts the parser's / compiler's JS stack
+    if (err instanceof RangeError) throw new JqParseError('filter nests too deeply', source, 0);
+    throw err;
+  }
 }
 
 export { JqAbort, JqError, charge, step };

@@ -119,6 +119,7 @@ describe('compile errors', () => {
     }
     assert.match(String(checkJq('foo(1)')?.message), /foo\/1 is not defined/);
     assert.equal(checkJq('.a'), null);
+    assert.match(String(checkJq('('.repeat(100_000) + '.' + ')'.repeat(100_000))?.message), /nests too deeply/);
   });
 });
 
