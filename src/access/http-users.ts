@@ -75,9 +75,9 @@ export async function registerUserRoutes(
     const activeFilter = q['filter[active]'];
     if (activeFilter !== undefined && !['true', 'false', 'all'].includes(String(activeFilter))) throw badRequest('filter[active] must be true, false or all');
     const active = activeFilter === 'all' ? undefined : activeFilter !== 'false';
-    let builderIds: string[];
+    let builderIds: string[] | 'all';
     if (ctx.principal.isPlatformAdmin) {
-      builderIds = builderFilter ? [builderFilter] : (await access.listBuilders('all', 100_000, 0)).rows.map((b) => b.id);
+      builderIds = builderFilter ? [builderFilter] : 'all';
     } else {
       requirePermission(ctx, MANAGE_USERS);
       // A builder the caller does not act for lists nothing, exactly like one that does not exist.

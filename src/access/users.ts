@@ -40,7 +40,8 @@ export function normalizeEmail(email: unknown, pointer = '/data/attributes/email
 }
 
 export interface UserFilter {
-  builderIds: string[];
+  /** 'all': every builder (platform admin) */
+  builderIds: string[] | 'all';
   email?: string;
   /** true: active users only; false: deactivated only; undefined: both */
   active?: boolean;
@@ -97,14 +98,18 @@ export class UserService {
   }
 
   async list(filter: UserFilter, limit: number, offset: number): Promise<{ rows: UserRow[]; total: number }> {
-    const params: unknown[] = [filter.builderIds];
-    const conds = ['builder_id = ANY($1::text[])'];
+    const params: unknown[] = [];
+    const conds: string[] = [];
+    if (filter.builderIds !== 'all') {
+      params.push(filter.builderIds);
+      conds.push('builder_id = ANY($1::text[])');
+    }
     if (filter.email !== undefined) {
       params.push(filter.email.trim());
       conds.push(`lower(email) = lower($${params.length})`);
     }
     if (filter.active !== undefined) conds.push(filter.active ? 'active' : 'NOT active');
-    const where = conds.join(' AND ');
+    const where = conds.length ? conds.join(' AND ') : 'true';
     const total = (await this.db.query<{ n: number }>(`SELECT count(*)::int8 AS n FROM users WHERE ${where}`, params)).rows[0]!.n;
     const rows = (await this.db.query<UserRow>(
       `SELECT * FROM users WHERE ${where} ORDER BY created_at, id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,

@@ -91,6 +91,9 @@ describe('users (JSON:API /auth/users)', () => {
     // the platform admin sees a builder's users
     const viaAdmin = (await (await tp.fetchAs(tp.adminToken, `/auth/users?filter[builderId]=${b.builderId}`)).json()) as ListDoc;
     assert.equal(viaAdmin.meta.total, 5);
+    const everyone = (await (await tp.fetchAs(tp.adminToken, '/auth/users?page[size]=500')).json()) as ListDoc;
+    const inDb = (await tp.db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM users WHERE active')).rows[0]!.n;
+    assert.equal(everyone.meta.total, inDb, 'the platform admin lists every builder\'s users');
   });
 
   test('update (PATCH) and deactivate; another builder\'s user is 404', async () => {
