@@ -544,7 +544,7 @@ function escapeXml(s: string): string {
 
 function diagnosis(ctx: Context, seg: Hl7Segment): void {
   if (ctx.patientRef === undefined) return;
-  const code = codeableConcept(seg.field(3), seg.get(2) !== undefined ? undefined : undefined) ?? (clean(seg.get(4)) !== undefined ? { text: clean(seg.get(4)) } : undefined);
+  const code = codeableConcept(seg.field(3)) ?? (clean(seg.get(4)) !== undefined ? { text: clean(seg.get(4)) } : undefined);
   if (code === undefined) return;
   if (code.text === undefined && clean(seg.get(4)) !== undefined) code.text = clean(seg.get(4));
   // DG1-2 (coding method, deprecated) names the system when DG1-3 does not.
@@ -600,7 +600,8 @@ function allergy(ctx: Context, seg: Hl7Segment): void {
   const r: FhirResource = {
     resourceType: 'AllergyIntolerance',
     clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] },
-    type: typeCode === 'AA' || typeCode === 'PA' || typeCode === 'LA' || typeCode === 'EA' || typeCode === 'DA' || typeCode === 'FA' || typeCode === 'MA' ? 'allergy' : undefined,
+    // Table 0127: MC is a miscellaneous contraindication (an intolerance); the other types are allergies.
+    type: typeCode === 'MC' ? 'intolerance' : ALLERGY_CATEGORY[typeCode] !== undefined ? 'allergy' : undefined,
     category: category !== undefined ? [category] : undefined,
     criticality: severityCode === 'SV' ? 'high' : severityCode === 'MI' || severityCode === 'MO' ? 'low' : undefined,
     code, patient: { reference: ctx.patientRef },
@@ -608,7 +609,6 @@ function allergy(ctx: Context, seg: Hl7Segment): void {
     onsetDateTime: dateTime(ctx, seg.get(6)),
     reaction: manifestations.length > 0 ? [reaction] : undefined,
   };
-  if (typeCode === 'MA' || typeCode === 'MC') r.type = typeCode === 'MC' ? 'intolerance' : 'allergy';
   ctx.c.add(`${ctx.patientKey}|al1|${seg.raw(3)}`, r);
 }
 
@@ -628,8 +628,7 @@ function coverage(ctx: Context, seg: Hl7Segment): void {
   }
   const relCode = (seg.get(17) ?? '').toUpperCase();
   const relationship = SUBSCRIBER_RELATIONSHIP[relCode];
-  let subscriber: string | undefined;
-  if (relCode === 'SEL' || relCode === '') subscriber = relCode === 'SEL' ? ctx.patientRef : undefined;
+  let subscriber: string | undefined = relCode === 'SEL' ? ctx.patientRef : undefined;
   if (relCode !== 'SEL') {
     const names = reps(seg, 16).map((f) => humanName(f)).filter((x) => x !== undefined);
     if (names.length > 0) {
@@ -757,7 +756,9 @@ function observationRequest(ctx: Context, seg: Hl7Segment): void {
     const ref = interpreter(ctx, f);
     return ref === undefined ? undefined : { reference: ref };
   }).filter((x) => x !== undefined);
-  const performer: Json[] = [];
+  // The performing lab is the sending facility (MSH-4) in lab feeds.
+  const lab = organizationFromHd(ctx, ctx.msg.msh.field(4));
+  const performer: Json[] = lab !== undefined ? [{ reference: lab }] : [];
   const ordering = practitioner(ctx, seg.field(16)) ?? ctx.order?.orderingProvider;
   const issued = parseTs(seg.get(22), ctx.tz)?.instant;
   const effective = dateTime(ctx, seg.get(7));
@@ -772,11 +773,9 @@ function observationRequest(ctx: Context, seg: Hl7Segment): void {
   };
   if (effective !== undefined && effectiveEnd !== undefined && effectiveEnd !== effective) r.effectivePeriod = { start: effective, end: effectiveEnd };
   else if (effective !== undefined) r.effectiveDateTime = effective;
-  if (ordering !== undefined) {
-    // The orderer is not a DiagnosticReport role in R4; keep it as an extension-free note of provenance
-    // by listing it only when no interpreter is named (it is then the accountable clinician).
-    if (interpreters.length === 0) r.resultsInterpreter = [{ reference: ordering }];
-  }
+  // R4 has no orderer on DiagnosticReport; when no interpreter is named the ordering clinician is the
+  // accountable one, so it stands in as resultsInterpreter.
+  if (ordering !== undefined && interpreters.length === 0) r.resultsInterpreter = [{ reference: ordering }];
   const key = filler !== undefined || placer !== undefined ? `obr|${filler ?? ''}|${placer ?? ''}|${seg.raw(4)}` : `msg|${ctx.controlId}|obr|${seg.raw(1)}|${++ctx.counter}`;
   ctx.reportRef = ctx.c.add(key, r);
   ctx.last = 'report';
@@ -925,7 +924,7 @@ function observation(ctx: Context, seg: Hl7Segment): void {
   else r.category = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory', display: 'Laboratory' }] }];
   observationValue(ctx, seg, r);
   const unit = unitOf(seg.field(6));
-  const range = referenceRange(seg.field(7)?.text(), unit.value === undefined ? unit : unit);
+  const range = referenceRange(seg.field(7)?.text(), unit);
   if (range !== undefined) r.referenceRange = [range];
   const interp = reps(seg, 8).map((f) => {
     const c = cleanCode(f.get(1));
