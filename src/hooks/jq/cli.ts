@@ -66,8 +66,12 @@ export async function jqCommand(argv: string[], io?: Partial<JqCommandIO>): Prom
   if (filter === undefined) { err(USAGE + '\n'); return 2; }
   const program = vars.length ? `. as $__input | ${vars.join(' | ')} | $__input | (${filter})` : filter;
   let compiled;
+  // jq's main loop and `input`/`inputs` share one queue of inputs
+  let queue: unknown[] = [];
+  let cursor = 0;
+  const input = () => (cursor < queue.length ? { value: queue[cursor++] } : null);
   try {
-    compiled = compileJq(program, { env: processEnv() });
+    compiled = compileJq(program, { env: processEnv(), input });
   } catch (e) {
     if (e instanceof JqParseError) {
       err(`${formatCompileError(e)}\n${filter}\njq: 1 compile error\n`);
@@ -75,9 +79,10 @@ export async function jqCommand(argv: string[], io?: Partial<JqCommandIO>): Prom
     }
     throw e;
   }
-  let inputs: unknown[];
-  if (nullInput) inputs = [null];
-  else {
+  // With -n the inputs are read only when the program can ask for them (`input`/`inputs`),
+  // so `tessera jq -n '1'` does not wait on a terminal.
+  let inputs: unknown[] = [];
+  if (!nullInput || /\binputs?\b/.test(filter)) {
     let text = '';
     try {
       if (files.length === 0) text = await stdin();
@@ -97,9 +102,12 @@ export async function jqCommand(argv: string[], io?: Partial<JqCommandIO>): Prom
   };
   let status = 0;
   let last: unknown, any = false;
-  for (const input of inputs) {
+  queue = inputs;
+  const runs = nullInput ? 1 : Infinity;
+  for (let n = 0; n < runs && (nullInput || cursor < queue.length); n++) {
+    const current = nullInput ? null : queue[cursor++];
     try {
-      compiled.each(input, (v) => { any = true; last = v; out(format(v) + (join ? '' : '\n')); });
+      compiled.each(current, (v) => { any = true; last = v; out(format(v) + (join ? '' : '\n')); });
     } catch (e) {
       if (e instanceof JqRuntimeError || e instanceof JqLimitError) {
         err(`jq: error (at <stdin>:0): ${e.message}\n`);

@@ -36,6 +36,8 @@ export interface CompileContext {
   source: string;
   /** What `env` / `$ENV` return; hook filters get `{}`, the CLI passes the process environment. */
   env?: Record<string, string>;
+  /** Source for `input` / `inputs` (the CLI's remaining inputs); absent for hook filters. */
+  input?: () => { value: unknown } | null;
 }
 
 export class Compiler {
@@ -731,6 +733,23 @@ export class Compiler {
       };
     }
     if (s && s.kind === 'func') return this.compileFuncCall(s.fn, n, sc);
+    const next = this.ctx.input;
+    if (next && arity === 0 && n.name === 'input') {
+      return fromGen((_i, _e, k) => {
+        const r = next();
+        if (!r) throw new JqError('No more inputs');
+        return k(r.value);
+      });
+    }
+    if (next && arity === 0 && n.name === 'inputs') {
+      return fromGen((_i, _e, k) => {
+        for (let r = next(); r; r = next()) {
+          step();
+          if (!k(r.value)) return false;
+        }
+        return true;
+      });
+    }
     if (n.name === 'env' && arity === 0) {
       const env = this.ctx.env ?? {};
       return fromSingle(() => env);
@@ -978,12 +997,12 @@ function getPrelude(): Scope {
 
 export const MAX_FILTER_LENGTH = 1_000_000;
 
-export function compileProgram(source: string, options: { env?: Record<string, string> } = {}): C {
+export function compileProgram(source: string, options: { env?: Record<string, string>; input?: () => { value: unknown } | null } = {}): C {
   if (source.length > MAX_FILTER_LENGTH) throw new JqParseError(`filter longer than ${MAX_FILTER_LENGTH} characters`, source, 0);
   const prelude = getPrelude();
   try {
     const ast = parseJq(source);
-    return new Compiler({ source, env: options.env }).compile(ast, prelude);
+    return new Compiler({ source, env: options.env, input: options.input }).compile(ast, prelude);
   } catch (err) {
     // pathological nesting ((((…)))) exhausts the parser's / compiler's JS stack
     if (err instanceof RangeError) throw new JqParseError('filter nests too deeply', source, 0);

@@ -120,11 +120,13 @@ function translate(err: unknown): Error {
 export interface CompileOptions {
   /** Value of `env` / `$ENV`. Defaults to `{}`: hook filters must not see the server's environment. */
   env?: Record<string, string>;
+  /** Supplies `input` / `inputs` (used by the CLI). Hook filters have none: those builtins raise an error. */
+  input?: () => { value: unknown } | null;
 }
 
 export function compileJq(source: string, options: CompileOptions = {}): CompiledFilter {
   const env = options.env ? Object.freeze({ ...options.env }) : undefined;
-  const c = compileProgram(source, { env });
+  const c = compileProgram(source, { env, input: options.input });
   const cs = c.s;
   const firstOutput = (input: unknown): unknown => {
     let first: unknown = null;
