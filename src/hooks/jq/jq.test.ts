@@ -175,7 +175,7 @@ describe('tessera jq CLI', () => {
     writeFileSync(f, '{"a":1} {"a":"x"}\n[1,2]');
     assert.deepEqual(await capture(['-r', '.a? // .[0]', f]), { code: 0, out: '1\nx\n1\n' });
     assert.deepEqual(await capture(['-n', '--arg', 'v', 'hi', '[$v, 1]']), { code: 0, out: '["hi",1]\n' });
-    assert.deepEqual(await capture(['-n', '[inputs | .a?]', f]), { code: 0, out: '[1,"x",null]\n' });
+    assert.deepEqual(await capture(['-n', '[inputs | .a?]', f]), { code: 0, out: '[1,"x"]\n' });
     // the second run finds no input left for `input`: a runtime error, exit status 5 as in jq
     assert.deepEqual(await capture(['-c', '[., input]', f]), { code: 5, out: '[{"a":1},{"a":"x"}]\n' });
     assert.throws(() => compileJq('input').run(null), /not supported in filters/);
