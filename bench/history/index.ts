@@ -33,13 +33,11 @@ const pct = (xs: number[], p: number) => {
 
 async function main() {
   await freshDatabase();
-  const sim = await startSimulator({ corporaDir: DEFAULT_CORPORA, people: JOBS + SINGLE, seed: 99, documentsPerPerson: 5 });
-  // everyone is at both EHR networks for a fixed 10 documents per job
-  for (const p of sim.people) {
-    if (!p.networks.includes('commonwell') || !p.networks.includes('carequality')) {
-      p.networks = ['commonwell', 'carequality', 'surescripts'];
-    }
-  }
+  const sim = await startSimulator({ corporaDir: DEFAULT_CORPORA, people: 0, seed: 99, documentsPerPerson: 5 });
+  // everyone at both EHR networks: a fixed 10 documents per job
+  const { generateDemographics, prng } = await import('../../src/networks/sim/people.ts');
+  const rnd = prng(99);
+  for (let i = 0; i < JOBS + SINGLE; i++) sim.addPerson(generateDemographics(rnd), { networks: ['commonwell', 'carequality'], documentsPerNetwork: 5 });
   const platform = await createPlatform({
     config: { port: 0, host: '127.0.0.1', logLevel: 'warn', tokenRateLimitPerHour: 1_000_000 },
     domain: { history: { networkUrls: sim.urls, pollMs: 20, concurrencyPerNetwork: Number(process.env.TESSERA_HISTORY_CONCURRENCY ?? 8) } },
