@@ -6,7 +6,7 @@ import { visibleSql } from '../../access/policy.ts';
 import { badRequest } from '../../platform/errors.ts';
 import type { FhirResource } from '../store/meta.ts';
 import type { IncludeSpec, ParsedSearch } from './parse.ts';
-import { filterSql, keysetCondition, sortColumn, SqlParams, type SqlContext } from './sql.ts';
+import { filterSql, isNestable, keysetCondition, nestedFiltersSql, sortColumn, SqlParams, type SqlContext } from './sql.ts';
 
 export interface SearchRow {
   type: string;
@@ -51,7 +51,9 @@ const ROW_COLUMNS = (a: string) => `${a}.type, ${a}.id, ${a}.version_id, ${a}.la
 export function searchWhere(ctx: AccessContext, q: ParsedSearch, s: SqlContext): string {
   const typeP = s.p.add(q.type);
   const parts = [`r.type = ${typeP}`, 'NOT r.deleted', visibleSql(ctx, 'r', s.p.values)];
-  for (const f of q.filters) parts.push(filterSql(f, 'r', typeP, s));
+  const nestable = q.filters.filter(isNestable);
+  for (const f of q.filters) if (!isNestable(f)) parts.push(filterSql(f, 'r', typeP, s));
+  if (nestable.length > 0) parts.push(nestedFiltersSql(nestable, 'r', typeP, s));
   return parts.join(' AND ');
 }
 

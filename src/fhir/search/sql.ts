@@ -13,6 +13,11 @@ export const INDEX_TABLE: Record<string, string> = {
 
 export class SqlParams {
   readonly values: unknown[] = [];
+  #aliases = 0;
+  /** a fresh table alias for nested subqueries */
+  alias(prefix: string): string {
+    return `${prefix}${this.#aliases++}`;
+  }
   add(v: unknown): string {
     this.values.push(v);
     return `$${this.values.length}`;
@@ -39,8 +44,28 @@ export function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
+/** Filters that are a plain "some index row matches" test, which can be nested inside one another. */
+export function isNestable(f: Filter): boolean {
+  return f.def.code !== '_id' && f.def.code !== '_lastUpdated' && !f.chain && f.modifier !== 'missing' && f.modifier !== 'not';
+}
+
+// Most selective kinds first: the outermost EXISTS is where PostgreSQL starts.
+const KIND_RANK: Record<string, number> = { reference: 0, string: 1, uri: 2, token: 3, date: 4, number: 5, quantity: 5 };
+
+/**
+ * Several index filters as one nested EXISTS chain (ref → token → … → resources): the planner then checks each
+ * further filter against the index rows (index-only) before fetching any resource row, instead of fetching every
+ * candidate resource first when its row estimates are off.
+ */
+export function nestedFiltersSql(filters: Filter[], alias: string, typeSql: string, s: SqlContext): string {
+  const sorted = [...filters].sort((a, b) => (KIND_RANK[a.def.type] ?? 9) - (KIND_RANK[b.def.type] ?? 9));
+  const build = (list: Filter[], outer: string): string =>
+    filterSql(list[0]!, outer, typeSql, s, list.length > 1 ? (ia) => build(list.slice(1), ia) : undefined);
+  return build(sorted, alias);
+}
+
 /** A predicate over resource rows aliased `alias` (a `resources` row) for one filter. */
-export function filterSql(f: Filter, alias: string, typeSql: string, s: SqlContext): string {
+export function filterSql(f: Filter, alias: string, typeSql: string, s: SqlContext, nested?: (indexAlias: string) => string): string {
   const { def } = f;
   if (def.code === '_id') {
     const ids = f.values.map(unescapeValue);
@@ -61,6 +86,12 @@ export function filterSql(f: Filter, alias: string, typeSql: string, s: SqlConte
   const alternatives = f.values.map((v) => valueCondition(f, v, s));
   const cond = alternatives.length === 1 ? alternatives[0] : `(${alternatives.join(' OR ')})`;
   if (f.modifier === 'not') return `NOT EXISTS (SELECT 1 ${base} AND ${cond})`;
+  if (nested) {
+    // our own SQL text only: rename the index alias so nested subqueries do not shadow each other
+    const ia = s.p.alias('i');
+    const rename = (sql: string) => sql.replace(/\bi\./g, `${ia}.`).replace(/ i WHERE/, ` ${ia} WHERE`);
+    return `EXISTS (SELECT 1 ${rename(base)} AND ${rename(cond!)} AND ${nested(ia)})`;
+  }
   return `EXISTS (SELECT 1 ${base} AND ${cond})`;
 }
 
