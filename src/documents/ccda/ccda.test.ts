@@ -157,6 +157,42 @@ describe('convertCcda', () => {
   });
 });
 
+describe('vendor documents without templateIds', () => {
+  test('entries are mapped by section LOINC code and entry class', () => {
+    const doc = `<ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+      <id root="9.9.9" extension="v1"/><effectiveTime value="20200101"/>
+      <recordTarget><patientRole><id root="9.9.9.1" extension="p"/><patient><name><family>X</family></name></patient></patientRole></recordTarget>
+      <component><structuredBody>
+        <component><section><code code="11450-4" codeSystem="2.16.840.1.113883.6.1"/>
+          <entry><observation classCode="OBS" moodCode="EVN"><code code="55607006" codeSystem="2.16.840.1.113883.6.96"/>
+            <value xsi:type="CD" code="E11.9" codeSystemName="ICD-10-CM" displayName="Type 2 diabetes"/></observation></entry>
+        </section></component>
+        <component><section><code code="10160-0" codeSystem="2.16.840.1.113883.6.1"/>
+          <entry><substanceAdministration classCode="SBADM" moodCode="EVN"><statusCode code="active"/>
+            <consumable><manufacturedProduct><manufacturedMaterial><code nullFlavor="OTH"><originalText>Metformin 500 mg tablet</originalText></code></manufacturedMaterial></manufacturedProduct></consumable>
+          </substanceAdministration></entry>
+        </section></component>
+        <component><section><code code="30954-2" codeSystem="2.16.840.1.113883.6.1"/>
+          <entry><organizer classCode="BATTERY" moodCode="EVN"><code code="24323-8" codeSystem="2.16.840.1.113883.6.1"/><statusCode code="completed"/>
+            <component><observation classCode="OBS" moodCode="EVN"><code code="2345-7" codeSystem="2.16.840.1.113883.6.1"/><effectiveTime value="20200101"/>
+              <value xsi:type="PQ" value="98" unit="mg/dL"/></observation></component>
+          </organizer></entry>
+        </section></component>
+      </structuredBody></component></ClinicalDocument>`;
+    const r = convertCcda(doc);
+    assert.equal(r.ok, true);
+    const [cond] = byType(r, 'Condition');
+    assert.deepEqual((cond.code as { coding: unknown[] }).coding[0], { system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'E11.9', display: 'Type 2 diabetes' });
+    const [stmt] = byType(r, 'MedicationStatement');
+    assert.equal(stmt.status, 'active');
+    const [med] = byType(r, 'Medication');
+    assert.deepEqual(med.code, { text: 'Metformin 500 mg tablet' });
+    const [report] = byType(r, 'DiagnosticReport');
+    assert.equal((report.result as unknown[]).length, 1);
+    assert.equal(report.effectiveDateTime, '2020-01-01');
+  });
+});
+
 describe('data types', () => {
   test('HL7 TS → FHIR dateTime/date keeps precision and zone', () => {
     assert.equal(tsToDateTime('20200301103000-0500'), '2020-03-01T10:30:00-05:00');

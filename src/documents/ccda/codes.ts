@@ -149,3 +149,20 @@ export const SNOMED = 'http://snomed.info/sct';
 export const V3_ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 export const V3_NULL_FLAVOR = 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor';
 export const US_CORE = 'http://hl7.org/fhir/us/core/StructureDefinition';
+
+// Some senders give only codeSystemName. Names are normalised (case, spaces, dashes) before lookup.
+const NAME_TO_SYSTEM: Readonly<Record<string, string>> = {
+  loinc: 'http://loinc.org',
+  snomed: 'http://snomed.info/sct', snomedct: 'http://snomed.info/sct', sct: 'http://snomed.info/sct',
+  rxnorm: 'http://www.nlm.nih.gov/research/umls/rxnorm',
+  ndc: 'http://hl7.org/fhir/sid/ndc',
+  cpt: 'http://www.ama-assn.org/go/cpt', cpt4: 'http://www.ama-assn.org/go/cpt',
+  icd10cm: 'http://hl7.org/fhir/sid/icd-10-cm', icd9cm: 'http://hl7.org/fhir/sid/icd-9-cm',
+  cvx: 'http://hl7.org/fhir/sid/cvx', ucum: 'http://unitsofmeasure.org',
+};
+
+/** A FHIR system URI for a well-known code system name (`codeSystemName="SNOMED CT"`), else undefined. */
+export function codeSystemByName(name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  return NAME_TO_SYSTEM[name.toLowerCase().replace(/[\s_.-]/g, '')];
+}

@@ -1,6 +1,6 @@
 // CDA R2 data types → FHIR R4 data types (CD, TS/IVL_TS, PQ, II, AD, TEL, PN, ON).
 import { type XmlElement, child, children, textContent, attrLocal } from '../xml/index.ts';
-import { codeSystemUri, identifierSystemUri } from './codes.ts';
+import { codeSystemByName, codeSystemUri, identifierSystemUri } from './codes.ts';
 
 export type Json = Record<string, unknown>;
 
@@ -57,7 +57,7 @@ function coding(el: XmlElement): Coding | undefined {
   const code = clean(el.attrs.code);
   if (code === undefined) return undefined;
   const out: Coding = {};
-  const system = codeSystemUri(el.attrs.codeSystem);
+  const system = codeSystemUri(el.attrs.codeSystem) ?? codeSystemByName(el.attrs.codeSystemName);
   if (system !== undefined) out.system = system;
   out.code = code;
   const display = clean(el.attrs.displayName);
