@@ -120,8 +120,9 @@ export class HookStore {
         compileFilter(filter);
       } catch (err) {
         if (err instanceof FilterSyntaxError) {
-          const detail: ErrorDetail = { code: 'invalid', message: err.message, path: attr('filter') };
-          throw badRequest(`Invalid jq filter: ${err.message}`, [detail]);
+          const message = `Invalid jq filter: ${err.message}`;
+          const detail: ErrorDetail = { code: 'invalid', message, path: attr('filter') };
+          throw badRequest(message, [detail]);
         }
         throw err;
       }
