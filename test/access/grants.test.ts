@@ -101,6 +101,22 @@ describe('cross-builder grants', () => {
     assert.equal(((await r.json()) as { resourceType: string }).resourceType, 'OperationOutcome');
   });
 
+  test('grants do not chain: A→B and B→C give C nothing of A', async () => {
+    const a = await tp.createBuilder();
+    const b = await tp.createBuilder();
+    const c = await tp.createBuilder();
+    const grant = (g: string, e: string) => tp.fetchAs(tp.adminToken, '/auth/cross-builder-grants', jsonApi({ data: { type: 'auth/cross-builder-grants', attributes: { relationship: 'chain test' }, relationships: { grantor: { data: { type: 'auth/builders', id: g } }, grantee: { data: { type: 'auth/builders', id: e } } } } }));
+    assert.equal((await grant(a.builderId, b.builderId)).status, 201);
+    assert.equal((await grant(b.builderId, c.builderId)).status, 201);
+    const pa = (await createPatient(a, 'Chaina')).id;
+    const pb = (await createPatient(b, 'Chainb')).id;
+    const pc = (await createPatient(c, 'Chainc')).id;
+    assert.deepEqual(await patientIds(c), [pb, pc].sort());
+    assert.equal((await fhir(c, 'Patient', { account: a.builderId })).status, 403);
+    assert.deepEqual(await patientIds(b), [pa, pb].sort());
+    assert.deepEqual(await patientIds(a), [pa]);
+  });
+
   test('a Zus-Account without a grant → 403 that reveals nothing (same answer for a builder that does not exist)', async () => {
     const withoutGrant = await fhir(grantee, 'Patient', { account: stranger.builderId });
     const nonexistent = await fhir(grantee, 'Patient', { account: 'no-such-builder' });
