@@ -100,6 +100,8 @@ function withBudget<T>(limits: Partial<JqLimits> | undefined, body: () => T): T 
 }
 
 function disarm(): void {
+  budget.ownedRoot = null;
+  budget.lastFresh = null; // do not keep the last result alive between evaluations
   const prev = saved.pop();
   if (prev) Object.assign(budget, prev);
   else running = false;
