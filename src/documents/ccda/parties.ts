@@ -245,11 +245,13 @@ export function patient(ctx: ConversionContext, role: XmlElement | undefined, fa
   if (religion !== undefined) ext.push({ url: 'http://hl7.org/fhir/StructureDefinition/patient-religion', valueCodeableConcept: religion });
   if (ext.length) p.extension = ext;
   const ident = identifiers(role);
-  if (ident.length) p.identifier = ident;
   const names = collect(children(pat, 'name').map(humanName));
   if (names.length) p.name = names;
   const telecom = collect(children(role, 'telecom').map(contactPoint));
   if (telecom.length) p.telecom = telecom;
+  // Epic and others identify the patient by an id in the patient element itself (R1.1 allowed it).
+  for (const id of identifiers(pat)) if (!ident.some((x) => x.system === id.system && x.value === id.value)) ident.push(id);
+  if (ident.length) p.identifier = ident;
   const g = child(pat, 'administrativeGenderCode');
   const gender = g?.attrs.code !== undefined ? GENDER[g.attrs.code.toUpperCase()] : g?.attrs.nullFlavor !== undefined ? 'unknown' : undefined;
   if (gender !== undefined) p.gender = gender;
