@@ -71,6 +71,8 @@ const saved: (typeof budget)[] = [];
 function arm(limits: Partial<JqLimits> | undefined): void {
   if (running) saved.push({ ...budget });
   running = true;
+  budget.ownedRoot = null;
+  budget.lastFresh = null;
   budget.steps = 0;
   budget.depth = 0;
   if (limits) {
