@@ -90,10 +90,8 @@ export class ResourceCollector {
     let dropped = 0;
     const issues = [...this.issues];
     for (const built of this.order) {
-      // Converters fill some members after adding (diagnoses, results, notes): compact again.
-      // resourceType and id first, as FHIR JSON is usually written.
-      const { resourceType, id, ...rest } = stripUndefined(built);
-      const r: FhirResource = { resourceType, id, ...rest };
+      // Converters fill members after adding (diagnoses, results, notes), so compaction happens here, once.
+      const r = compactResource(built);
       const problems = this.validate ? validateResource(r).filter((p) => p.severity === 'error') : [];
       if (problems.length > 0) {
         dropped++;
@@ -115,9 +113,18 @@ export class ResourceCollector {
   }
 }
 
-/** Removes undefined members, empty arrays and empty objects, recursively (FHIR forbids empty elements). */
-export function stripUndefined<T extends Record<string, unknown>>(o: T): T {
-  return (compactObject(o) ?? {}) as T;
+/**
+ * Compacted copy of a resource (undefined members, empty arrays and empty objects removed, recursively:
+ * FHIR forbids empty elements), with resourceType and id first as FHIR JSON is usually written.
+ */
+function compactResource(built: FhirResource): FhirResource {
+  const out: FhirResource = { resourceType: built.resourceType, id: built.id };
+  for (const k in built) {
+    if (k === 'resourceType' || k === 'id') continue;
+    const c = compact(built[k]);
+    if (c !== undefined) out[k] = c;
+  }
+  return out;
 }
 
 function compactObject(o: Record<string, unknown>): Record<string, unknown> | undefined {
