@@ -441,13 +441,14 @@ def0('ltrim', (i) => stringOr(i, 'trim input must be a string').replace(/^[ \t\n
 def0('rtrim', (i) => stringOr(i, 'trim input must be a string').replace(/[ \t\n\r\f\v]+$/, ''));
 def0('explode', (i) => {
   if (typeof i !== 'string') throw new JqError('explode input must be a string');
+  checkCollection(i.length >> 1);
   const out: number[] = [];
   for (const ch of i) out.push(ch.codePointAt(0)!);
+  checkCollection(out.length);
   return out;
 });
 def0('implode', (i) => {
   if (!Array.isArray(i)) throw new JqError('implode input must be an array');
-  checkString(' '.repeat(0));
   let s = '';
   for (const c of i) {
     if (typeof c !== 'number' || Number.isNaN(c)) throw new JqError(`${describe(Number.isNaN(c) ? null : c).replace(/^null/, typeOf(c))} can't be imploded, unicode codepoint needs to be numeric`);
