@@ -4,14 +4,25 @@ import { serveCommand } from './serve.ts';
 import { migrateCommand } from './migrate.ts';
 import { workerCommand } from './worker.ts';
 import { networkSimCommand } from '../networks/sim/cli.ts';
+import { convertCommand } from '../documents/cli.ts';
+import { jqCommand } from '../hooks/jq/cli.ts';
+import { upiCommand } from '../upi/cli.ts';
+import { builderCommand, clientCommand, grantCommand, mailCommand } from '../access/cli.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; help: string }> = {
-  serve: { run: serveCommand, help: 'serve [--demo] [--no-workers]  run the API and the workers on PORT' },
+  serve: { run: serveCommand, help: 'serve [--demo] [--no-workers]   run the API and the workers on PORT' },
   worker: { run: workerCommand, help: 'worker                    run only the background workers (outbox, deliveries, jobs)' },
   'network-sim': { run: networkSimCommand, help: 'network-sim [--port 8090]  start the external-network simulator (commonwell, carequality, surescripts)' },
   migrate: { run: migrateCommand, help: 'migrate                   apply database migrations and exit' },
+  builder: { run: (a) => builderCommand(a), help: 'builder create <name> | list' },
+  client: { run: (a) => clientCommand(a), help: 'client create --builder <id> --name <n> --role "Builder Admin" | list --builder <id>' },
+  grant: { run: (a) => grantCommand(a), help: 'grant create --grantor <id> --grantee <id> --relationship "<text>" | list | revoke <id>' },
+  mail: { run: (a) => mailCommand(a), help: 'mail list | show <id>       read the local mail outbox (when no SMTP is configured)' },
+  convert: { run: (a) => convertCommand(a), help: 'convert ccda|ncpdp|hl7v2 <file|folder|->… [--summary]  documents → FHIR Bundle (JSON / NDJSON)' },
+  jq: { run: (a) => jqCommand(a), help: "jq '<filter>' [file] | jq --run-tests <file>   evaluate a jq filter like the jq command" },
+  upi: { run: upiCommand, help: 'upi link <file.csv> --map column=field … [--truth column]   link person records through the UPI engine' },
 };
 
 function usage(): string {
