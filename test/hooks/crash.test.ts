@@ -21,9 +21,9 @@ const workerScript = fileURLToPath(new URL('./crash-worker.ts', import.meta.url)
 
 interface Obs { code: string; value: number; seq: number }
 const hooksSpec: { filter: string; builder: 'A' | 'B'; matches: (o: Obs) => boolean }[] = [
-  { builder: 'A', filter: '.resourceType == "Observation" and .valueQuantity.value > 50', matches: (o) => o.value > 50 },
+  { builder: 'A', filter: '.resourceType == "Observation" and .valueQuantity.value > 90', matches: (o) => o.value > 90 },
   { builder: 'A', filter: '.code.coding[0].code == "8867-4"', matches: (o) => o.code === '8867-4' },
-  { builder: 'A', filter: '(.identifier[0].value | tonumber) % 7 == 0', matches: (o) => o.seq % 7 === 0 },
+  { builder: 'A', filter: '(.identifier[0].value | tonumber) % 13 == 0', matches: (o) => o.seq % 13 === 0 },
   { builder: 'A', filter: 'false', matches: () => false },
   // another builder's hook: A's resources must never reach it
   { builder: 'B', filter: 'true', matches: () => false },
@@ -83,7 +83,7 @@ test('SIGKILLed workers lose nothing and invent nothing', { skip: url ? false : 
         if (first >= TOTAL) return;
         const batch: Obs[] = [];
         for (let seq = first; seq < Math.min(first + 20, TOTAL); seq++) {
-          const o: Obs = { seq, code: seq % 5 === 0 ? '8867-4' : '29463-7', value: (seq * 37) % 100 };
+          const o: Obs = { seq, code: seq % 20 === 0 ? '8867-4' : '29463-7', value: (seq * 37) % 100 };
           observations[seq] = o;
           batch.push(o);
         }
