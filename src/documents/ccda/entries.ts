@@ -71,10 +71,6 @@ function base(ctx: ConversionContext, type: string, el: XmlElement, scope: Entry
   return r;
 }
 
-function ref(r: string | undefined): Json | undefined {
-  return r === undefined ? undefined : { reference: r };
-}
-
 function cc(ctx: ConversionContext, el: XmlElement | undefined): CodeableConcept | undefined {
   return codeableConcept(el, ctx.lookup);
 }
@@ -1374,4 +1370,3 @@ export function convertEntry(ctx: ConversionContext, el: XmlElement, scope: Entr
   }
 }
 
-export { location };
