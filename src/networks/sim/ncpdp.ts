@@ -35,7 +35,7 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 const el = (name: string, inner: string) => `<${name}>${inner}</${name}>`;
 const txt = (name: string, value: string | number) => `<${name}>${esc(String(value))}</${name}>`;
 
-export interface Fill { drug: Drug; pharmacy: (typeof PHARMACIES)[number]; prescriber: (typeof PRESCRIBERS)[number]; written: string; filled: string; fillNumber: number; refillsLeft: number }
+export interface Fill { drug: Drug; pharmacy: (typeof PHARMACIES)[number]; prescriber: (typeof PRESCRIBERS)[number]; written: string; filled: string; fillNumber: number; refillsAuthorized: number }
 
 /** A reproducible 12-month fill history for one person, relative to `asOf` (YYYY-MM-DD). */
 export function fillHistory(seed: number, asOf: string, count: number): Fill[] {
@@ -55,7 +55,7 @@ export function fillHistory(seed: number, asOf: string, count: number): Fill[] {
       written: new Date(writtenMs).toISOString().slice(0, 10),
       filled: new Date(filledMs).toISOString().slice(0, 10),
       fillNumber,
-      refillsLeft: Math.max(0, 3 - fillNumber),
+      refillsAuthorized: 3,
     });
   }
   return fills.sort((a, b) => a.filled.localeCompare(b.filled));
@@ -82,12 +82,11 @@ function dispensedXml(f: Fill): string {
     el('WrittenDate', txt('Date', f.written)) +
     el('LastFillDate', txt('Date', f.filled)) +
     txt('Substitutions', '0') +
-    txt('NumberOfRefills', f.refillsLeft) +
+    txt('NumberOfRefills', f.refillsAuthorized) +
     el('Sig', txt('SigText', f.drug.sig)) +
     el('Pharmacy', el('Identification', txt('NCPDPID', f.pharmacy.ncpdp) + txt('NPI', f.pharmacy.npi)) + txt('BusinessName', f.pharmacy.name)) +
     el('Prescriber', el('NonVeterinarian', el('Identification', txt('NPI', f.prescriber.npi)) + el('Name', txt('LastName', f.prescriber.last) + txt('FirstName', f.prescriber.first)))) +
-    el('HistorySource', txt('Source', el('SourceQualifier', 'P2'))) +
-    txt('FillNumber', f.fillNumber));
+    el('HistorySource', el('Source', txt('SourceQualifier', 'P2')) + txt('FillNumber', f.fillNumber + 1)));
 }
 
 export function rxHistoryResponse(opts: { messageId: string; relatesTo: string; sentTime: string; patient: Demographics; fills: Fill[] }): string {
