@@ -77,7 +77,10 @@ describe('jq language', () => {
     assert.throws(() => run('.a', 5), (e: unknown) => e instanceof JqRuntimeError && e.message === 'Cannot index number with string "a"');
   });
   test('regex flags and safety', () => {
-    assert.deepEqual(run('[test("A B"; "ix"), test("^b"), test("^b"; "s")]', 'a\nb'), [[false, true, false]]);
+    // jq uses Oniguruma's Perl_NT syntax: ^/$ anchor the whole string ($ also before a final newline)
+    assert.deepEqual(run('[test("A B"; "ix"), test("^b"), test("a$"), test("b$"), test("^a.b$"), test("^a.b$"; "p")]', 'a\nb'), [[false, false, false, true, false, true]]);
+    assert.deepEqual(run(String.raw`[test("x$"), test("^\\w+$"), test("\\bé"), [scan("\\d+")]]`, 'José 42 x\n'), [[true, false, false, ['42']]]);
+    assert.deepEqual(run(String.raw`[.[] | test("^\\w+$")]`, ['José', 'Zoë_1', 'a b']), [[true, true, false]]);
     assert.throws(() => run('test("(a+)+$")', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!'), JqRuntimeError);
     assert.throws(() => run('test("(a|aa)*$")', 'aaaa'), /nested quantifiers/);
   });

@@ -30,10 +30,11 @@ function translateFlags(flags: string | null): { js: string; global: boolean; sk
       default: throw new JqError(`${flags} is not a valid modifier string`);
     }
   }
-  // Oniguruma's Ruby syntax: ^ and $ are line anchors unless the 's' (single line) option is given.
+  // jq compiles with ONIG_SYNTAX_PERL_NT, whose default options include SINGLELINE: `^` is the start
+  // of the string and `$` its end (or before a final newline) — so 's' changes nothing here.
+  void singleLine;
   let js = 'gu';
   if (ignoreCase) js += 'i';
-  if (!singleLine) js += 'm';
   if (dotAll) js += 's';
   return { js, global, skipEmpty, extended };
 }
@@ -45,7 +46,10 @@ const POSIX: Record<string, string> = {
 };
 
 /** Oniguruma → JS syntax, plus the catastrophic-backtracking check. */
-function translatePattern(src: string, extended: boolean): string {
+// Oniguruma's \w, \d and \b are Unicode-aware (UTF-8 encoding, no ASCII_RANGE option); JS's are ASCII.
+const WORD = '\\p{L}\\p{M}\\p{Nd}\\p{Pc}';
+
+function translatePattern(src: string, extended: boolean, unicode = true): string {
   let out = '';
   // stack of groups: whether the group contains a quantifier or alternation
   const groups: { risky: boolean }[] = [];
@@ -54,7 +58,15 @@ function translatePattern(src: string, extended: boolean): string {
   for (let i = 0; i < src.length; i++) {
     const c = src[i]!;
     if (inClass) {
-      if (c === '\\') { out += c + (src[i + 1] ?? ''); i++; continue; }
+      if (c === '\\') {
+        const d = src[i + 1] ?? '';
+        i++;
+        if (unicode && d === 'w') out += WORD;
+        else if (unicode && d === 'd') out += '\\p{Nd}';
+        else if (d === 'h') out += '0-9a-fA-F';
+        else out += '\\' + d;
+        continue;
+      }
       if (c === '[' && src[i + 1] === ':') {
         const end = src.indexOf(':]', i + 2);
         if (end > 0) {
@@ -79,7 +91,13 @@ function translatePattern(src: string, extended: boolean): string {
         const d = src[i + 1] ?? '';
         i++;
         if (/[1-9]/.test(d) || d === 'k') throw new JqError(`${src} (at offset ${i}) is not a valid regex: back-references are not supported`);
-        if (d === 'A') out += '(?<![\\s\\S])';
+        if (unicode && d === 'w') out += `[${WORD}]`;
+        else if (unicode && d === 'W') out += `[^${WORD}]`;
+        else if (unicode && d === 'd') out += '\\p{Nd}';
+        else if (unicode && d === 'D') out += '\\P{Nd}';
+        else if (unicode && d === 'b') out += `(?:(?<=[${WORD}])(?![${WORD}])|(?<![${WORD}])(?=[${WORD}]))`;
+        else if (unicode && d === 'B') out += `(?:(?<=[${WORD}])(?=[${WORD}])|(?<![${WORD}])(?![${WORD}]))`;
+        else if (d === 'A') out += '(?<![\\s\\S])';
         else if (d === 'z') out += '(?![\\s\\S])';
         else if (d === 'Z') out += '(?=\\n?(?![\\s\\S]))';
         else if (d === 'h') out += '[0-9a-fA-F]';
@@ -110,6 +128,10 @@ function translatePattern(src: string, extended: boolean): string {
         if (g?.risky && groups.length) groups[groups.length - 1]!.risky = true;
         continue;
       }
+      case '$':
+        out += '(?=\\n?$)';
+        lastAtomRisky = false;
+        continue;
       case '|':
         if (groups.length) groups[groups.length - 1]!.risky = true;
         out += c;
@@ -154,11 +176,12 @@ export function compileRegex(re: unknown, flags: unknown, withIndices = true): {
   const key = `${f.js}\u0000${f.extended ? 'x' : ''}\u0000${re}`;
   let rx = cache.get(key);
   if (!rx) {
-    const src = translatePattern(re, f.extended);
+    let src = translatePattern(re, f.extended);
     try {
       rx = new RegExp(src, f.js);
     } catch {
       try {
+        src = translatePattern(re, f.extended, false);
         rx = new RegExp(src, f.js.replace('u', ''));
       } catch (err) {
         throw new JqError(`${re} (at offset 0) is not a valid regex: ${(err as Error).message}`);
