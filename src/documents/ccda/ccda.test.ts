@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { convertCcda } from './index.ts';
-import { tsToDateTime, tsToDate } from './datatypes.ts';
+import { tsToDateTime, tsToDate, tsZone, withDocumentZone } from './datatypes.ts';
 import { codeSystemUri } from './codes.ts';
 import type { FhirResource } from '../types.ts';
 
@@ -204,6 +204,11 @@ describe('data types', () => {
     assert.equal(tsToDateTime('20201345'), '2020');
     assert.equal(tsToDateTime('garbage'), undefined);
     assert.equal(tsToDate('20200301103000-0500'), '2020-03-01');
+    // Inside a document whose effectiveTime has a zone, zoneless times take that zone.
+    assert.equal(withDocumentZone('-0500', () => tsToDateTime('20200301103000')), '2020-03-01T10:30:00-05:00');
+    assert.equal(withDocumentZone('-0500', () => tsToDateTime('20200301')), '2020-03-01');
+    assert.equal(tsZone('20200301103000-0500'), '-0500');
+    assert.equal(tsZone('20200301'), undefined);
   });
 
   test('OID → system URI', () => {

@@ -94,9 +94,31 @@ export function firstCoding(el: XmlElement | undefined): Coding | undefined {
 const TS_RE = /^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})?(\d{2})?(\.\d+)?)?\s*([+-]\d{2}(?::?\d{2})?|Z)?$/;
 const ISO_RE = /^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
 
+// The zone of the document's own effectiveTime, used for times written without one (set for the
+// duration of one synchronous conversion by withDocumentZone).
+let documentZone: string | undefined;
+
+/** Runs `fn` with `zone` (e.g. "-0500") as the zone of zoneless times; restores the previous one. */
+export function withDocumentZone<T>(zone: string | undefined, fn: () => T): T {
+  const previous = documentZone;
+  documentZone = zone;
+  try {
+    return fn();
+  } finally {
+    documentZone = previous;
+  }
+}
+
+/** The zone suffix of an HL7 TS ("-0500"), if it has one. */
+export function tsZone(v: string | undefined): string | undefined {
+  const m = v === undefined ? null : /\d{10,}(?:\.\d+)?\s*([+-]\d{4})$/.exec(v.trim());
+  return m === null ? undefined : m[1];
+}
+
 /**
- * HL7 TS → FHIR dateTime, keeping the precision given. A time without a zone cannot be a FHIR
- * dateTime (the zone is mandatory with a time), so it is kept to the day rather than invented.
+ * HL7 TS → FHIR dateTime, keeping the precision given. A FHIR dateTime with a time needs a zone: a
+ * time written without one takes the zone of the document's effectiveTime (same sending system);
+ * when the document has none either, the value is kept to the day rather than given an invented zone.
  */
 export function tsToDateTime(v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
@@ -109,7 +131,8 @@ export function tsToDateTime(v: string | undefined): string | undefined {
   }
   const m = TS_RE.exec(s);
   if (m === null) return undefined;
-  const [, y, mo, d, h, mi, se, frac, tz] = m;
+  const [, y, mo, d, h, mi, se, frac, written] = m;
+  const tz = written ?? (h !== undefined ? documentZone : undefined);
   if (y === '0000') return undefined;
   if (mo === undefined) return y;
   const mon = Number(mo);

@@ -5,7 +5,7 @@ import { type ConversionResult, type FhirResource, type OutcomeIssue, failedConv
 import { validateResource } from '../../fhir/validation/index.ts';
 import { ConversionContext } from './context.ts';
 import {
-  type Json, clean, codeableConcept, collect, edText, idKey, identifier, period, timeOf, tsToDateTime,
+  type Json, clean, codeableConcept, collect, edText, idKey, identifier, period, timeOf, tsToDateTime, tsZone, withDocumentZone,
 } from './datatypes.ts';
 import { type SectionKind, convertEntry, encounterClass } from './entries.ts';
 import { assignedParty, location, organization, patient, relatedPerson } from './parties.ts';
@@ -32,7 +32,7 @@ const CARE_PLAN_DOC = '2.16.840.1.113883.10.20.22.1.15';
 /** Converts a C-CDA document. Never throws: bad input gives `ok: false` with the reason in `outcome`. */
 export function convertCcda(xml: string, options: CcdaOptions = {}): ConversionResult {
   try {
-    return convert(xml, options);
+    return withDocumentZone(undefined, () => convert(xml, options));
   } catch (e) {
     // A converter bug must not take the caller down; report it as a processing failure.
     return failedConversion('exception', `C-CDA conversion failed: ${(e as Error)?.message ?? String(e)}`);
@@ -52,6 +52,11 @@ function convert(xml: string, options: CcdaOptions): ConversionResult {
   const isFragment = doc !== parsed.root;
   const patientRole = path(doc, 'recordTarget', 'patientRole');
 
+  const zone = tsZone(child(doc, 'effectiveTime')?.attrs.value);
+  return withDocumentZone(zone, () => convertDocument(xml, doc, isFragment, patientRole, options));
+}
+
+function convertDocument(xml: string, doc: XmlElement, isFragment: boolean, patientRole: XmlElement | undefined, options: CcdaOptions): ConversionResult {
   const docKey = idKey(child(doc, 'id')) ?? createHash('sha1').update(xml).digest('hex');
   const body = path(doc, 'component', 'structuredBody');
   const sectionEls: XmlElement[] = [];
