@@ -99,11 +99,17 @@ function convertDocument(xml: string, doc: XmlElement, isFragment: boolean, pati
       const title = clean(textContent(child(s, 'title')));
       const result: SectionResult = { element: s, kind, refs: [], subsections: [] };
       let j = 0;
+      const seen = new Set<string>();
       for (const entry of children(s, 'entry')) {
         for (const act of entry.children) {
           if (act.type !== 'element') continue;
           const refs = convertEntry(ctx, act, { section: kind, pos: `${pos}s${i}.e${j}`, sectionTitle: title });
-          for (const r of refs) if (!result.refs.includes(r)) result.refs.push(r);
+          for (const r of refs) {
+            if (!seen.has(r)) {
+              seen.add(r);
+              result.refs.push(r);
+            }
+          }
         }
         j++;
       }
