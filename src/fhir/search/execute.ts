@@ -70,12 +70,15 @@ export async function executeSearch(db: Queryable, ctx: AccessContext, q: Parsed
   if (q.summary === 'count' || q.count === 0) return { matches: [], included: [], total, nextCursor: null };
 
   const cols = q.sort.map((k) => sortColumn(k, 'r', s));
+  // With filters, order by an expression no index provides: otherwise PostgreSQL may walk the primary key in id
+  // order hoping to find LIMIT matches early (seconds at 1M rows when the matches are few). Same order (C collation).
+  const idExpr = q.filters.some((f) => f.def.code !== '_lastUpdated') ? `(r.id || '')` : 'r.id';
   let pageWhere = where;
   if (q.cursor) {
     const c = decodeCursor(q.cursor, cols.length);
-    pageWhere += ` AND ${keysetCondition(cols, c.k, c.id, 'r.id', s)}`;
+    pageWhere += ` AND ${keysetCondition(cols, c.k, c.id, idExpr, s)}`;
   }
-  const order = [...cols.flatMap((c) => [`(${c.expr}) IS NULL`, `${c.expr}${c.descending ? ' DESC' : ''}`]), 'r.id'].join(', ');
+  const order = [...cols.flatMap((c) => [`(${c.expr}) IS NULL`, `${c.expr}${c.descending ? ' DESC' : ''}`]), idExpr].join(', ');
   const keySelect = cols.map((c, i) => `, ${c.text} AS k${i}`).join('');
   const sql = `SELECT ${ROW_COLUMNS('r')}${keySelect} FROM resources r WHERE ${pageWhere} ORDER BY ${order} LIMIT ${q.count + 1}`;
   const rows = (await db.query<SearchRow & Record<string, unknown>>(sql, s.p.values)).rows;
