@@ -2,6 +2,9 @@
 // package) because they sit on the hot path of every pair comparison: they work on short
 // strings, allocate little, and stop early once a caller's bound is exceeded.
 
+let jwFlagsA = new Uint8Array(64);
+let jwFlagsB = new Uint8Array(64);
+
 /** Jaro–Winkler similarity in [0, 1] (prefix scale 0.1, prefix up to 4). */
 export function jaroWinkler(a: string, b: string): number {
   if (a === b) return a.length === 0 ? 0 : 1;
@@ -9,9 +12,13 @@ export function jaroWinkler(a: string, b: string): number {
   const lb = b.length;
   if (la === 0 || lb === 0) return 0;
   const window = Math.max(0, (Math.max(la, lb) >> 1) - 1);
-  // Bit masks are enough for names; fall back to arrays for long strings.
-  const aFlags = new Uint8Array(la);
-  const bFlags = new Uint8Array(lb);
+  // Reused scratch buffers: this runs for most candidate pairs, so no allocation per call.
+  if (jwFlagsA.length < la) jwFlagsA = new Uint8Array(la * 2);
+  if (jwFlagsB.length < lb) jwFlagsB = new Uint8Array(lb * 2);
+  const aFlags = jwFlagsA;
+  const bFlags = jwFlagsB;
+  aFlags.fill(0, 0, la);
+  bFlags.fill(0, 0, lb);
   let matches = 0;
   for (let i = 0; i < la; i++) {
     const lo = Math.max(0, i - window);
@@ -43,6 +50,10 @@ export function jaroWinkler(a: string, b: string): number {
   return jaro + prefix * 0.1 * (1 - jaro);
 }
 
+let rowsA = new Int32Array(64);
+let rowsB = new Int32Array(64);
+let rowsC = new Int32Array(64);
+
 /**
  * Optimal-string-alignment distance (Levenshtein plus adjacent transposition), returning
  * `max + 1` as soon as the distance is known to exceed `max`.
@@ -54,9 +65,15 @@ export function editDistance(a: string, b: string, max = Infinity): number {
   if (Math.abs(la - lb) > max) return max + 1;
   if (la === 0) return lb;
   if (lb === 0) return la;
-  let prev2 = new Array<number>(lb + 1).fill(0);
-  let prev = new Array<number>(lb + 1);
-  let cur = new Array<number>(lb + 1);
+  if (rowsA.length <= lb) {
+    rowsA = new Int32Array(2 * lb + 2);
+    rowsB = new Int32Array(2 * lb + 2);
+    rowsC = new Int32Array(2 * lb + 2);
+  }
+  let prev2 = rowsA;
+  let prev = rowsB;
+  let cur = rowsC;
+  prev2.fill(0, 0, lb + 1);
   for (let j = 0; j <= lb; j++) prev[j] = j;
   for (let i = 1; i <= la; i++) {
     cur[0] = i;
