@@ -127,25 +127,53 @@ function compactResource(built: FhirResource): FhirResource {
   return out;
 }
 
+// Built values are mostly compact already: they are scanned without allocating and copied only from
+// the first member that must go (copy-on-write). Unchanged values are returned as they are.
 function compactObject(o: Record<string, unknown>): Record<string, unknown> | undefined {
   let out: Record<string, unknown> | undefined;
+  let copying = false;
+  let any = false;
   for (const k in o) {
-    const c = compact(o[k]);
+    const v = o[k];
+    const c = compact(v);
+    if (!copying) {
+      if (c === v && c !== undefined) { any = true; continue; }
+      copying = true;
+      out = {};
+      for (const before in o) {
+        if (before === k) break;
+        out[before] = o[before];
+      }
+    }
     if (c !== undefined) (out ??= {})[k] = c;
   }
-  return out;
+  if (!copying) return any ? o : undefined;
+  return out !== undefined && hasMember(out) ? out : undefined;
+}
+
+function hasMember(o: Record<string, unknown>): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
+function compactArray(a: unknown[]): unknown[] | undefined {
+  let out: unknown[] | undefined;
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i];
+    const c = compact(v);
+    if (out === undefined) {
+      if (c === v && c !== undefined) continue;
+      out = a.slice(0, i);
+    }
+    if (c !== undefined) out.push(c);
+  }
+  if (out === undefined) return a.length > 0 ? a : undefined;
+  return out.length > 0 ? out : undefined;
 }
 
 function compact(v: unknown): unknown {
   if (v === undefined || v === null || v === '') return undefined;
   if (typeof v !== 'object') return v;
-  if (Array.isArray(v)) {
-    let arr: unknown[] | undefined;
-    for (const x of v) {
-      const c = compact(x);
-      if (c !== undefined) (arr ??= []).push(c);
-    }
-    return arr;
-  }
+  if (Array.isArray(v)) return compactArray(v);
   return compactObject(v as Record<string, unknown>);
 }

@@ -34,13 +34,19 @@ interface ElementRule {
   targets: ReadonlySet<string> | null;
   /** Value is a resource (contained, Bundle.entry.resource, …) */
   isResource: boolean;
+  /** The value is a contained resource (dom-2 applies) */
+  isContained: boolean;
+  /** "_" + key, the primitive-extension mirror */
+  extKey: string;
+  /** Compiled type of complex values (undefined = not looked up yet) */
+  ct: CompiledType | null | undefined;
 }
 
 interface CompiledType {
   name: string;
   rules: Record<string, ElementRule>;
-  /** Elements with min ≥ 1, with all their JSON keys */
-  required: { el: ElementDef; keys: string[] }[];
+  /** Elements with min ≥ 1, with all their JSON keys and their `_key` mirrors */
+  required: { el: ElementDef; keys: string[]; extKeys: string[] }[];
   /** ext-1 applies to Extension */
   isExtension: boolean;
 }
@@ -68,13 +74,22 @@ function compileType(name: string): CompiledType | null {
       const conceptBinding = (type === 'CodeableConcept' || type === 'Coding') && rb?.codes && rb.systems
         ? { valueSet: rb.valueSet, codes: rb.codes, systems: rb.systems } : null;
       const targets = type === 'Reference' && el.targetTypes.length > 0 && !el.targetTypes.includes('Resource') ? new Set(el.targetTypes) : null;
-      rules[key] = { el, key, type, check, codes, conceptBinding, targets, isResource: type === 'Resource' };
+      rules[key] = {
+        el, key, type, check, codes, conceptBinding, targets, isResource: type === 'Resource', isContained: el.path.endsWith('.contained'),
+        extKey: '_' + key, ct: undefined,
+      };
       keys.push(key);
     }
-    if (el.min > 0) required.push({ el, keys });
+    if (el.min > 0) required.push({ el, keys, extKeys: keys.map((k) => '_' + k) });
   }
   const ct: CompiledType = { name, rules, required, isExtension: name === 'Extension' };
   compiled.set(name, ct);
+  return ct;
+}
+
+function ruleType(rule: ElementRule): CompiledType | null {
+  let ct = rule.ct;
+  if (ct === undefined) ct = rule.ct = compileType(rule.type);
   return ct;
 }
 
@@ -90,7 +105,10 @@ export function validateResource(resource: unknown): ValidationIssue[] {
     issues.push({ severity: 'error', path: 'resourceType', message: 'resourceType is required' });
     return issues;
   }
-  validateResourceAt(resource, '', issues, false);
+  // Not re-entrant; a previous call that threw must not leave a stale path or depth behind.
+  segs.length = 0;
+  depth = 0;
+  validateResourceAt(resource, issues, false);
   return issues;
 }
 
@@ -104,126 +122,193 @@ export const MAX_ISSUES = 100;
 export const MAX_DEPTH = 100;
 let depth = 0;
 
-function err(issues: ValidationIssue[], path: string, message: string): void {
-  if (issues.length < MAX_ISSUES) issues.push({ severity: 'error', path, message });
+// The location being checked, as a stack of parts: "Patient", ".name", 0 (→ "[0]"), ".given", …
+// The path string is only built when an issue is reported: valid input (the common case) builds none.
+const segs: (string | number)[] = [];
+
+function currentPath(): string {
+  let s = '';
+  for (let i = 0; i < segs.length; i++) {
+    const p = segs[i];
+    s += typeof p === 'number' ? `[${p}]` : p;
+  }
+  return s;
+}
+
+/** Reports an error at the current path followed by `suffix`. */
+function err(issues: ValidationIssue[], suffix: string, message: string): void {
+  if (issues.length < MAX_ISSUES) issues.push({ severity: 'error', path: currentPath() + suffix, message });
   else if (issues.length === MAX_ISSUES) issues.push({ severity: 'error', path: '', message: `More than ${MAX_ISSUES} issues; the rest are not reported` });
 }
 
-function validateResourceAt(obj: Record<string, unknown>, path: string, issues: ValidationIssue[], contained: boolean): void {
+/** Reports an error at the current path's child `key`, item `index` (when ≥ 0). */
+function errAt(issues: ValidationIssue[], key: string, index: number, message: string): void {
+  if (issues.length >= MAX_ISSUES) { err(issues, '', message); return; }
+  err(issues, index >= 0 ? `.${key}[${index}]` : `.${key}`, message);
+}
+
+function validateResourceAt(obj: Record<string, unknown>, issues: ValidationIssue[], contained: boolean): void {
   const rt = obj.resourceType;
-  if (typeof rt !== 'string') { err(issues, path, 'resourceType is required'); return; }
-  if (!isResourceType(rt)) { err(issues, path ? `${path}.resourceType` : 'resourceType', `Unknown resource type '${rt}'`); return; }
+  if (typeof rt !== 'string') { err(issues, '', 'resourceType is required'); return; }
+  if (!isResourceType(rt)) { err(issues, segs.length > 0 ? '.resourceType' : 'resourceType', `Unknown resource type '${rt}'`); return; }
   // Top level paths start with the type ("Patient.name"); nested ones continue the parent's path.
-  const base = path === '' ? rt : path;
-  if (contained && obj.contained !== undefined) err(issues, `${base}.contained`, 'A contained resource must not contain resources (dom-2)');
-  validateObject(obj, compileType(rt)!, base, issues, true);
+  const top = segs.length === 0;
+  if (top) segs.push(rt);
+  if (contained && obj.contained !== undefined) err(issues, '.contained', 'A contained resource must not contain resources (dom-2)');
+  validateObject(obj, compileType(rt)!, issues, true);
+  if (top) segs.pop();
 }
 
-function validateObject(obj: Record<string, unknown>, ct: CompiledType, path: string, issues: ValidationIssue[], isResource: boolean): void {
-  if (depth >= MAX_DEPTH) { err(issues, path, `Elements nested more than ${MAX_DEPTH} levels deep`); return; }
+function validateObject(obj: Record<string, unknown>, ct: CompiledType, issues: ValidationIssue[], isResource: boolean): void {
+  if (depth >= MAX_DEPTH) { err(issues, '', `Elements nested more than ${MAX_DEPTH} levels deep`); return; }
   depth++;
-  try {
-    checkObject(obj, ct, path, issues, isResource);
-  } finally {
-    depth--;
-  }
+  checkObject(obj, ct, issues, isResource);
+  depth--;
 }
 
-function checkObject(obj: Record<string, unknown>, ct: CompiledType, path: string, issues: ValidationIssue[], isResource: boolean): void {
+function checkObject(obj: Record<string, unknown>, ct: CompiledType, issues: ValidationIssue[], isResource: boolean): void {
   let count = 0;
   let choicesSeen: ElementRule[] | null = null;
+  const rules = ct.rules;
   for (const key in obj) {
     count++;
     const value = obj[key];
-    const rule = ct.rules[key];
+    const rule = rules[key];
     if (rule === undefined) {
       if (key === 'resourceType' && isResource) continue;
       if (key.charCodeAt(0) === 95 /* _ */) {
-        const prim = ct.rules[key.slice(1)];
+        const prim = rules[key.slice(1)];
         if (prim !== undefined && prim.check !== null) {
-          validatePrimitiveExtensions(obj, prim, value, path, issues);
-          if (prim.el.choice) choicesSeen = noteChoice(choicesSeen, prim, path, issues);
+          validatePrimitiveExtensions(obj, prim, value, issues);
+          if (prim.el.choice) choicesSeen = noteChoice(choicesSeen, prim, issues);
           continue;
         }
       }
-      err(issues, `${path}.${key}`, `Unknown element '${key}' in ${ct.name}`);
+      errAt(issues, key, -1, `Unknown element '${key}' in ${ct.name}`);
       continue;
     }
-    if (rule.el.choice) choicesSeen = noteChoice(choicesSeen, rule, path, issues);
-    const childPath = `${path}.${key}`;
-    if (value === null) { err(issues, childPath, 'null is not allowed here'); continue; }
-    if (rule.el.isArray) {
-      if (!Array.isArray(value)) { err(issues, childPath, `${rule.el.path} must be a JSON array`); continue; }
-      if (value.length === 0) { err(issues, childPath, 'Arrays must not be empty'); continue; }
-      if (value.length > rule.el.max) err(issues, childPath, `${rule.el.path}: at most ${rule.el.max} allowed, found ${value.length}`);
-      const ext = rule.check !== null ? obj['_' + key] : undefined;
-      for (let i = 0; i < value.length; i++) {
-        const item = value[i];
-        if (item === null) {
-          // A null slot is only legal when the `_key` array carries the primitive's id/extensions there.
-          if (!(Array.isArray(ext) && ext[i] != null)) err(issues, `${childPath}[${i}]`, 'null is not allowed here');
-          continue;
+    const el = rule.el;
+    if (el.choice) choicesSeen = noteChoice(choicesSeen, rule, issues);
+    if (value === null) { errAt(issues, key, -1, 'null is not allowed here'); continue; }
+    if (el.isArray) {
+      if (!Array.isArray(value)) { errAt(issues, key, -1, `${el.path} must be a JSON array`); continue; }
+      const n = value.length;
+      if (n === 0) { errAt(issues, key, -1, 'Arrays must not be empty'); continue; }
+      if (n > el.max) errAt(issues, key, -1, `${el.path}: at most ${el.max} allowed, found ${n}`);
+      const check = rule.check;
+      if (check !== null) {
+        const ext = obj[rule.extKey];
+        for (let i = 0; i < n; i++) {
+          const item = value[i];
+          if (item === null) {
+            // A null slot is only legal when the `_key` array carries the primitive's id/extensions there.
+            if (!(Array.isArray(ext) && ext[i] != null)) errAt(issues, key, i, 'null is not allowed here');
+            continue;
+          }
+          if (check(item) !== null || (rule.codes !== null && !rule.codes.has(item as string))) primitiveIssue(item, rule, key, i, issues);
         }
-        validateValue(item, rule, `${childPath}[${i}]`, issues);
+      } else {
+        segs.push('.' + key);
+        for (let i = 0; i < n; i++) {
+          const item = value[i];
+          if (item === null) { err(issues, `[${i}]`, 'null is not allowed here'); continue; }
+          segs.push(i);
+          validateComplex(item, rule, issues);
+          segs.pop();
+        }
+        segs.pop();
       }
     } else {
-      if (Array.isArray(value)) { err(issues, childPath, `${rule.el.path} must be a single value, not an array`); continue; }
-      validateValue(value, rule, childPath, issues);
+      if (Array.isArray(value)) { errAt(issues, key, -1, `${el.path} must be a single value, not an array`); continue; }
+      if (rule.check !== null) {
+        if (rule.check(value) !== null || (rule.codes !== null && !rule.codes.has(value as string))) primitiveIssue(value, rule, key, -1, issues);
+      } else {
+        segs.push('.' + key);
+        validateComplex(value, rule, issues);
+        segs.pop();
+      }
     }
   }
-  if (count === 0 || (isResource && count === 1)) err(issues, path, 'Objects must not be empty');
-  for (const req of ct.required) {
+  if (count === 0 || (isResource && count === 1)) err(issues, '', 'Objects must not be empty');
+  const required = ct.required;
+  for (let r = 0; r < required.length; r++) {
+    const req = required[r];
     let present = false;
-    for (const k of req.keys) if (obj[k] != null || obj['_' + k] != null) { present = true; break; }
-    if (!present) err(issues, `${path}.${req.el.choice ? req.el.name + '[x]' : req.el.name}`, `${req.el.path}: minimum required = ${req.el.min}, but none found`);
+    for (let k = 0; k < req.keys.length; k++) if (obj[req.keys[k]] != null || obj[req.extKeys[k]] != null) { present = true; break; }
+    if (!present) err(issues, `.${req.el.choice ? req.el.name + '[x]' : req.el.name}`, `${req.el.path}: minimum required = ${req.el.min}, but none found`);
   }
   if (ct.isExtension) {
     let hasValue = false;
     for (const key in obj) {
-      if (key.startsWith('value') && ct.rules[key] !== undefined) { hasValue = true; break; }
-      if (key.startsWith('_value') && ct.rules[key.slice(1)] !== undefined) { hasValue = true; break; }
+      if (key.startsWith('value') && rules[key] !== undefined) { hasValue = true; break; }
+      if (key.startsWith('_value') && rules[key.slice(1)] !== undefined) { hasValue = true; break; }
     }
-    if (hasValue === (obj.extension !== undefined)) err(issues, path, 'An extension must have either extensions or value[x], not both and not neither (ext-1)');
+    if (hasValue === (obj.extension !== undefined)) err(issues, '', 'An extension must have either extensions or value[x], not both and not neither (ext-1)');
   }
 }
 
 /** Records a choice variant; a second, different variant of the same element (`valueString` + `valueQuantity`) is an error. */
-function noteChoice(seen: ElementRule[] | null, rule: ElementRule, path: string, issues: ValidationIssue[]): ElementRule[] {
+function noteChoice(seen: ElementRule[] | null, rule: ElementRule, issues: ValidationIssue[]): ElementRule[] {
   const list = seen ?? [];
   const other = list.find((r) => r.el === rule.el && r.key !== rule.key);
-  if (other) err(issues, `${path}.${rule.el.name}[x]`, `${rule.el.path}: only one type is allowed, found ${other.key} and ${rule.key}`);
+  if (other) err(issues, `.${rule.el.name}[x]`, `${rule.el.path}: only one type is allowed, found ${other.key} and ${rule.key}`);
   list.push(rule);
   return list;
 }
 
-function validateValue(value: unknown, rule: ElementRule, path: string, issues: ValidationIssue[]): void {
-  if (rule.check !== null) {
-    const problem = rule.check(value);
-    if (problem !== null) { err(issues, path, `${upperFirst(problem)} (${rule.el.path})`); return; }
-    if (rule.codes !== null && !rule.codes.has(value as string)) {
-      err(issues, path, `Code '${String(value)}' is not in the required value set ${rule.el.requiredBinding!.valueSet} (${rule.el.path})`);
-    }
-    return;
-  }
-  if (!isPlainObject(value)) { err(issues, path, `${rule.el.path} must be a JSON object (${rule.type})`); return; }
-  if (rule.isResource) { validateResourceAt(value, path, issues, rule.el.path.endsWith('.contained')); return; }
-  const ct = compileType(rule.type);
+/** Reports the problem of a primitive value already known to be invalid (wrong type/format, or not in the bound codes). */
+function primitiveIssue(value: unknown, rule: ElementRule, key: string, index: number, issues: ValidationIssue[]): void {
+  const problem = rule.check!(value);
+  if (problem !== null) { errAt(issues, key, index, `${upperFirst(problem)} (${rule.el.path})`); return; }
+  errAt(issues, key, index, `Code '${String(value)}' is not in the required value set ${rule.el.requiredBinding!.valueSet} (${rule.el.path})`);
+}
+
+/** A complex, backbone or resource value; its path is on the stack. */
+function validateComplex(value: unknown, rule: ElementRule, issues: ValidationIssue[]): void {
+  if (!isPlainObject(value)) { err(issues, '', `${rule.el.path} must be a JSON object (${rule.type})`); return; }
+  if (rule.isResource) { validateResourceAt(value, issues, rule.isContained); return; }
+  const ct = ruleType(rule);
   if (ct === null) return; // no definition for this type in the package: nothing to check against
-  validateObject(value, ct, path, issues, false);
-  if (rule.conceptBinding !== null) checkConceptBinding(value, rule, path, issues);
-  if (rule.targets !== null && typeof value.reference === 'string') checkReferenceTarget(value.reference, rule, path, issues);
+  validateObject(value, ct, issues, false);
+  if (rule.conceptBinding !== null) checkConceptBinding(value, rule, issues);
+  if (rule.targets !== null && typeof value.reference === 'string') checkReferenceTarget(value.reference, rule, issues);
 }
 
 // "Type/id", optionally versioned, optionally after a base URL. Contained ("#x") and urn: references name no type.
 const REFERENCE_TYPE_RE = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
+function isIdChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || c === 46;
+}
+
+/** The type named by a reference (REFERENCE_TYPE_RE's group 1), or null; a char loop for the common unversioned form. */
+function referenceType(reference: string): string | null {
+  if (reference.includes('/_history/')) {
+    const m = REFERENCE_TYPE_RE.exec(reference);
+    return m === null ? null : m[1];
+  }
+  const slash = reference.lastIndexOf('/');
+  const idLength = reference.length - slash - 1;
+  if (slash < 0 || idLength < 1 || idLength > 64) return null;
+  for (let i = slash + 1; i < reference.length; i++) if (!isIdChar(reference.charCodeAt(i))) return null;
+  const start = reference.lastIndexOf('/', slash - 1) + 1;
+  if (slash - start < 2) return null;
+  const first = reference.charCodeAt(start);
+  if (first < 65 || first > 90) return null;
+  for (let i = start + 1; i < slash; i++) {
+    const c = reference.charCodeAt(i);
+    if (!((c >= 65 && c <= 90) || (c >= 97 && c <= 122))) return null;
+  }
+  return reference.slice(start, slash);
+}
+
 /** Reference target type outside the element's targetProfile list. */
-function checkReferenceTarget(reference: string, rule: ElementRule, path: string, issues: ValidationIssue[]): void {
-  const m = REFERENCE_TYPE_RE.exec(reference);
-  if (m === null || !isResourceType(m[1]) || rule.targets!.has(m[1])) return;
+function checkReferenceTarget(reference: string, rule: ElementRule, issues: ValidationIssue[]): void {
+  const type = referenceType(reference);
+  if (type === null || rule.targets!.has(type) || !isResourceType(type)) return;
   // A warning for now: converters still emit some (C-CDA CarePlan.activity.reference → Procedure); callers act on errors.
   if (issues.length < MAX_ISSUES) {
-    issues.push({ severity: 'warning', path: `${path}.reference`, message: `Reference to a ${m[1]} is not allowed here; allowed: ${[...rule.targets!].join(', ')} (${rule.el.path})` });
+    issues.push({ severity: 'warning', path: `${currentPath()}.reference`, message: `Reference to a ${type} is not allowed here; allowed: ${[...rule.targets!].join(', ')} (${rule.el.path})` });
   }
 }
 
@@ -232,7 +317,7 @@ function checkReferenceTarget(reference: string, rule: ElementRule, path: string
  * codes (error); a concept without any coding from the value set is reported as a warning, since R4 requires it
  * but text-only concepts are common in converted data.
  */
-function checkConceptBinding(value: Record<string, unknown>, rule: ElementRule, path: string, issues: ValidationIssue[]): void {
+function checkConceptBinding(value: Record<string, unknown>, rule: ElementRule, issues: ValidationIssue[]): void {
   const b = rule.conceptBinding!;
   const isConcept = rule.type === 'CodeableConcept';
   const codings = isConcept ? (Array.isArray(value.coding) ? value.coding : []) : [value];
@@ -241,36 +326,42 @@ function checkConceptBinding(value: Record<string, unknown>, rule: ElementRule, 
     const c = codings[i] as { system?: unknown; code?: unknown } | null;
     if (!isPlainObject(c) || typeof c.system !== 'string' || !b.systems.has(c.system) || typeof c.code !== 'string') continue;
     if (b.codes.has(c.code)) { fromValueSet = true; continue; }
-    err(issues, isConcept ? `${path}.coding[${i}].code` : `${path}.code`, `Code '${c.code}' of ${c.system} is not in the required value set ${b.valueSet} (${rule.el.path})`);
+    err(issues, isConcept ? `.coding[${i}].code` : '.code', `Code '${c.code}' of ${c.system} is not in the required value set ${b.valueSet} (${rule.el.path})`);
     fromValueSet = true; // already reported as an error
   }
   if (!fromValueSet && issues.length < MAX_ISSUES) {
-    issues.push({ severity: 'warning', path, message: `No coding from the required value set ${b.valueSet} (${rule.el.path})` });
+    issues.push({ severity: 'warning', path: currentPath(), message: `No coding from the required value set ${b.valueSet} (${rule.el.path})` });
   }
 }
 
 /** `_birthDate` / `_given`: the id/extensions of primitive values. */
-function validatePrimitiveExtensions(obj: Record<string, unknown>, rule: ElementRule, value: unknown, path: string, issues: ValidationIssue[]): void {
-  const childPath = `${path}.${rule.key}`;
-  const elementType = compileType(rule.type);
+function validatePrimitiveExtensions(obj: Record<string, unknown>, rule: ElementRule, value: unknown, issues: ValidationIssue[]): void {
+  const elementType = ruleType(rule);
   if (rule.el.isArray) {
-    if (!Array.isArray(value)) { err(issues, `${path}._${rule.key}`, `_${rule.key} must be a JSON array`); return; }
-    if (value.length === 0) { err(issues, `${path}._${rule.key}`, 'Arrays must not be empty'); return; }
+    if (!Array.isArray(value)) { err(issues, `.${rule.extKey}`, `${rule.extKey} must be a JSON array`); return; }
+    if (value.length === 0) { err(issues, `.${rule.extKey}`, 'Arrays must not be empty'); return; }
     const main = obj[rule.key];
     if (main !== undefined && (!Array.isArray(main) || main.length !== value.length)) {
-      err(issues, `${path}._${rule.key}`, `_${rule.key} must have the same length as ${rule.key}`);
+      err(issues, `.${rule.extKey}`, `${rule.extKey} must have the same length as ${rule.key}`);
     }
+    segs.push('.' + rule.key);
     for (let i = 0; i < value.length; i++) {
       const item = value[i];
+      segs.push(i);
       if (item === null) {
-        if (!Array.isArray(main) || main[i] == null) err(issues, `${childPath}[${i}]`, 'a value or an extension is required');
-        continue;
+        if (!Array.isArray(main) || main[i] == null) err(issues, '', 'a value or an extension is required');
+      } else if (!isPlainObject(item)) {
+        err(issues, '', 'must be a JSON object');
+      } else if (elementType) {
+        validateObject(item, elementType, issues, false);
       }
-      if (!isPlainObject(item)) { err(issues, `${childPath}[${i}]`, 'must be a JSON object'); continue; }
-      if (elementType) validateObject(item, elementType, `${childPath}[${i}]`, issues, false);
+      segs.pop();
     }
+    segs.pop();
   } else {
-    if (!isPlainObject(value)) { err(issues, `${path}._${rule.key}`, 'must be a JSON object'); return; }
-    if (elementType) validateObject(value, elementType, childPath, issues, false);
+    if (!isPlainObject(value)) { err(issues, `.${rule.extKey}`, 'must be a JSON object'); return; }
+    segs.push('.' + rule.key);
+    if (elementType) validateObject(value, elementType, issues, false);
+    segs.pop();
   }
 }

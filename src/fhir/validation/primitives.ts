@@ -11,7 +11,6 @@ export const DATETIME_RE = new RegExp(`^${YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][
 export const INSTANT_RE = new RegExp(`^${YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T${TIME}${TZ}$`);
 const TIME_RE = new RegExp(`^${TIME}$`);
 const CODE_RE = /^[^\s]+(\s[^\s]+)*$/;
-const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 const OID_RE = /^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$/;
 const UUID_RE = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const NO_SPACE_RE = /^\S*$/;
@@ -48,6 +47,25 @@ function int(min: number, what: string): PrimitiveCheck {
   };
 }
 
+// Char-loop fast paths for the common all-printable-ASCII values; anything else goes to the regex, so results
+// are exactly the regex's.
+function isPrintableAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 33 || c > 126) return false;
+  }
+  return true;
+}
+
+function idValid(s: string): boolean {
+  if (s.length > 64) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || c === 46)) return false;
+  }
+  return s.length > 0;
+}
+
 function base64Valid(s: string): boolean {
   // Whitespace is allowed between groups; stripping it first keeps this linear on large attachments.
   const t = /\s/.test(s) ? s.replace(/\s+/g, '') : s;
@@ -62,11 +80,11 @@ export const PRIMITIVE_CHECKS: Record<string, PrimitiveCheck> = {
   decimal: (v) => (typeof v === 'number' && Number.isFinite(v) ? null : 'must be a JSON number (decimal)'),
   string: str((s) => s.length <= MAX_STRING_LENGTH, 'string (at most 1 MiB)'),
   markdown: str((s) => s.length <= MAX_STRING_LENGTH, 'markdown (at most 1 MiB)'),
-  code: str((s) => CODE_RE.test(s), 'code'),
-  id: str((s) => ID_RE.test(s), 'id'),
-  uri: str((s) => NO_SPACE_RE.test(s), 'uri'),
-  url: str((s) => NO_SPACE_RE.test(s), 'url'),
-  canonical: str((s) => NO_SPACE_RE.test(s), 'canonical'),
+  code: str((s) => isPrintableAscii(s) || CODE_RE.test(s), 'code'),
+  id: str(idValid, 'id'),
+  uri: str((s) => isPrintableAscii(s) || NO_SPACE_RE.test(s), 'uri'),
+  url: str((s) => isPrintableAscii(s) || NO_SPACE_RE.test(s), 'url'),
+  canonical: str((s) => isPrintableAscii(s) || NO_SPACE_RE.test(s), 'canonical'),
   oid: str((s) => OID_RE.test(s), 'oid'),
   uuid: str((s) => UUID_RE.test(s), 'uuid'),
   base64Binary: str(base64Valid, 'base64Binary'),
