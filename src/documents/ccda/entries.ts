@@ -341,6 +341,9 @@ function vitalsOrganizer(ctx: ConversionContext, el: XmlElement, scope: EntrySco
 
 // ---- Conditions ----
 
+// Codes that say what kind of problem an observation is (SNOMED problem types, LOINC 75xxx, v3 acts),
+// as opposed to the problem itself.
+const PROBLEM_TYPE_CODES = new Set(['55607006', '404684003', '409586006', '282291009', '64572001', '248536006', '418799008', '373930000', '75326-9', '75325-1', '75321-0', '75318-6', '75315-2', '75323-6', '29308-4', 'ASSERTION', 'CONC', '11450-4']);
 const CONDITION_CLINICAL = 'http://terminology.hl7.org/CodeSystem/condition-clinical';
 const PROBLEM_STATUS: Record<string, string> = { '55561003': 'active', '73425007': 'inactive', '413322009': 'resolved', '246455001': 'recurrence', '263855007': 'relapse', '277022003': 'remission' };
 
@@ -354,6 +357,11 @@ function problemObservation(ctx: ConversionContext, el: XmlElement, scope: Entry
   const value = child(el, 'value');
   let code = cc(ctx, value);
   if (code === undefined) {
+    // Some senders put the diagnosis in <code> and leave <value> empty.
+    const own = child(el, 'code');
+    if (own?.attrs.code !== undefined && !PROBLEM_TYPE_CODES.has(own.attrs.code)) code = cc(ctx, own);
+  }
+  if (code === undefined) {
     const t = narrativeText(ctx, el);
     if (t !== undefined) code = { text: t };
   }
@@ -363,7 +371,7 @@ function problemObservation(ctx: ConversionContext, el: XmlElement, scope: Entry
   }
   const cats: Json[] = [conditionCategory(kind)];
   const problemType = cc(ctx, child(el, 'code'));
-  if (problemType?.coding?.some((x) => x.system === SNOMED || x.system === LOINC)) cats.push(problemType);
+  if (problemType?.coding?.some((x) => (x.system === SNOMED || x.system === LOINC) && PROBLEM_TYPE_CODES.has(x.code ?? ''))) cats.push(problemType);
   c.category = cats;
   c.code = code;
   c.subject = { reference: ctx.patientRef };
