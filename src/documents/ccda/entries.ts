@@ -233,7 +233,10 @@ function observation(ctx: ConversionContext, el: XmlElement, scope: EntryScope, 
   if (cat !== undefined) o.category = [cat];
   let code = cc(ctx, child(el, 'code'));
   // Smoking status: R1.1 coded it "ASSERTION"; FHIR (US Core) expects LOINC 72166-2.
-  if (hasT(ts, '78') && (code === undefined || child(el, 'code')?.attrs.code === 'ASSERTION')) code = { coding: [{ system: LOINC, code: '72166-2', display: 'Tobacco smoking status' }], text: 'Tobacco smoking status' };
+  // The code as sent is kept as a further coding.
+  if (hasT(ts, '78') && (code === undefined || child(el, 'code')?.attrs.code === 'ASSERTION')) {
+    code = { coding: [{ system: LOINC, code: '72166-2', display: 'Tobacco smoking status' }, ...(code?.coding ?? [])], text: 'Tobacco smoking status' };
+  }
   if (code === undefined) {
     const label = narrativeText(ctx, el) ?? scope.sectionTitle;
     if (label === undefined) return undefined;
