@@ -8,6 +8,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { convertCcda } from './index.ts';
 import { validateResource } from '../../fhir/validation/index.ts';
+import { parseXml } from '../xml/index.ts';
 import { CORPUS, compareSample, expectedPairs } from '../../../test/documents/ccda-compare.ts';
 
 function corpusFiles(): string[] {
@@ -29,6 +30,17 @@ function references(node: unknown, out: string[] = []): string[] {
     for (const [k, v] of Object.entries(node)) {
       if (k === 'reference' && typeof v === 'string') out.push(v);
       else references(v, out);
+    }
+  }
+  return out;
+}
+
+function narrativeDivs(node: unknown, out: string[] = []): string[] {
+  if (Array.isArray(node)) for (const x of node) narrativeDivs(x, out);
+  else if (typeof node === 'object' && node !== null) {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'div' && typeof v === 'string') out.push(v);
+      else narrativeDivs(v, out);
     }
   }
   return out;
@@ -57,6 +69,7 @@ describe('C-CDA corpus', { skip: present ? false : `corpus not found at ${CORPUS
         const problems = validateResource(e.resource).filter((p) => p.severity === 'error');
         assert.deepEqual(problems, [], `${f}: ${e.resource.resourceType}/${e.resource.id}`);
         for (const ref of references(e.resource)) if (/^[A-Z][A-Za-z]+\//.test(ref)) assert.ok(ids.has(ref), `${f}: dangling ${ref}`);
+        for (const div of narrativeDivs(e.resource)) assert.ok(parseXml(div).ok, `${f}: narrative is not well-formed XHTML`);
       }
       assert.equal(r.stats.dropped, 0, `${f}: dropped ${JSON.stringify(r.outcome.issue.filter((i) => i.severity === 'error'))}`);
     }

@@ -10,6 +10,7 @@ import {
 import { type SectionKind, convertEntry, encounterClass } from './entries.ts';
 import { assignedParty, location, organization, patient, relatedPerson } from './parties.ts';
 import { sectionKind } from './sections.ts';
+import { narrativeDiv } from './narrative.ts';
 import { LOINC } from './codes.ts';
 
 export interface CcdaOptions {
@@ -342,8 +343,8 @@ function compositionSection(ctx: ConversionContext, s: SectionResult): Json | un
   if (title !== undefined) out.title = title;
   const code = codeableConcept(child(s.element, 'code'), ctx.lookup);
   if (code !== undefined) out.code = code;
-  const text = sectionPlainText(s.element);
-  if (text !== undefined) out.text = { status: 'generated', div: xhtmlDiv(text) };
+  const div = narrativeDiv(child(s.element, 'text'));
+  if (div !== undefined) out.text = { status: 'generated', div };
   const refs = s.refs.filter((r) => ctx.has(r));
   if (refs.length) out.entry = refs.map((r) => ({ reference: r }));
   const subs = collect(s.subsections.map((x) => compositionSection(ctx, x)));
