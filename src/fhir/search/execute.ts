@@ -72,7 +72,11 @@ export async function executeSearch(db: Queryable, ctx: AccessContext, q: Parsed
   const cols = q.sort.map((k) => sortColumn(k, 'r', s));
   // With filters, order by an expression no index provides: otherwise PostgreSQL may walk the primary key in id
   // order hoping to find LIMIT matches early (seconds at 1M rows when the matches are few). Same order (C collation).
-  const idExpr = q.filters.some((f) => f.def.code !== '_lastUpdated') ? `(r.id || '')` : 'r.id';
+  // Reference filters (patient=…, chains) are the selective ones the planner misjudges; dense filters such as
+  // status=final keep the indexable order, where walking the key is the fast plan.
+  const selective = q.filters.filter((f) => f.def.code !== '_lastUpdated');
+  const fence = selective.some((f) => f.def.type === 'reference' || f.chain);
+  const idExpr = fence ? `(r.id || '')` : 'r.id';
   let pageWhere = where;
   if (q.cursor) {
     const c = decodeCursor(q.cursor, cols.length);
