@@ -193,6 +193,15 @@ describe('vendor documents without templateIds', () => {
   });
 });
 
+describe('parties', () => {
+  test('an NPI root without a number does not make different people one Practitioner', () => {
+    const author = (family: string) => `<author><time value="20200101"/><assignedAuthor><id root="2.16.840.1.113883.4.6"/><assignedPerson><name><family>${family}</family></name></assignedPerson></assignedAuthor></author>`;
+    const doc = DOC.replace('<custodian>', author('Alpha') + author('Beta') + '<custodian>');
+    const names = byType(convertCcda(doc), 'Practitioner').map((p) => (p.name as { family: string }[])[0].family).sort();
+    assert.deepEqual(names, ['Alpha', 'Beta', 'Seven']);
+  });
+});
+
 describe('data types', () => {
   test('HL7 TS → FHIR dateTime/date keeps precision and zone', () => {
     assert.equal(tsToDateTime('20200301103000-0500'), '2020-03-01T10:30:00-05:00');

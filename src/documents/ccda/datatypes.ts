@@ -1,6 +1,6 @@
 // CDA R2 data types → FHIR R4 data types (CD, TS/IVL_TS, PQ, II, AD, TEL, PN, ON).
 import { type XmlElement, child, children, textContent, attrLocal } from '../xml/index.ts';
-import { codeSystemByName, codeSystemUri, identifierSystemUri } from './codes.ts';
+import { OID_TO_IDENTIFIER_SYSTEM, codeSystemByName, codeSystemUri, identifierSystemUri } from './codes.ts';
 
 export type Json = Record<string, unknown>;
 
@@ -251,6 +251,7 @@ export function identifier(el: XmlElement | undefined): Json | undefined {
   const root = clean(el.attrs.root);
   const ext = clean(el.attrs.extension);
   if (root === undefined && ext === undefined) return undefined;
+  if (ext === undefined && isAssigningAuthority(root)) return undefined;
   if (ext !== undefined) {
     const id: Json = {};
     const system = identifierSystemUri(root);
@@ -278,7 +279,16 @@ export function idKey(el: XmlElement | undefined): string | undefined {
   const root = el.attrs.root?.trim();
   if (!root) return undefined;
   const ext = el.attrs.extension?.trim();
+  if (!ext && isAssigningAuthority(root)) return undefined;
   return ext ? `${root}^${ext}` : root;
+}
+
+/**
+ * A root that names an identifier system (NPI, SSN …) identifies nothing by itself: senders that
+ * write `<id root="2.16.840.1.113883.4.6"/>` for "NPI unknown" must not make all such people one.
+ */
+function isAssigningAuthority(root: string | undefined): boolean {
+  return root !== undefined && OID_TO_IDENTIFIER_SYSTEM[root] !== undefined;
 }
 
 // ---- Names, addresses, telecoms ----
