@@ -1,7 +1,6 @@
 // Fellegi–Sunter comparison of two normalised person records: each field comparator returns a
 // level; the model turns levels into log2(m/u) weights; the sum is the score. A few rules
 // (twins, newborn birth order, different SSN, household members) forbid linking whatever the score.
-import { doubleMetaphone } from 'double-metaphone';
 import { areNicknames } from './nicknames.ts';
 import type { NormalizedPerson } from './normalize.ts';
 import { editDistance, jaroWinkler } from './strings.ts';
@@ -45,7 +44,7 @@ function indexOf<K extends ComparisonField>(field: K): Record<(typeof COMPARISON
   return out as Record<(typeof COMPARISON_LEVELS)[K][number], number>;
 }
 
-function givenLevel(a: string, b: string, aTokens: string[], bTokens: string[]): number {
+function givenLevel(a: string, b: string, aTokens: string[], bTokens: string[], aSound: string, bSound: string): number {
   if (a === '' || b === '') return MISSING;
   if (a === b) return G.exact;
   if (areNicknames(a, b)) return G.nickname;
@@ -54,12 +53,12 @@ function givenLevel(a: string, b: string, aTokens: string[], bTokens: string[]):
   if (a.length === 1 || b.length === 1) return a[0] === b[0] ? G.initial : G.disagree;
   const jw = jaroWinkler(a, b);
   if (jw >= 0.92 || (Math.min(a.length, b.length) >= 4 && editDistance(a, b, 1) <= 1)) return G.fuzzy;
-  if (sameSound(a, b)) return G.phonetic;
+  if (aSound !== '' && aSound === bSound) return G.phonetic;
   if (jw >= 0.8 || sameLetters(a, b)) return G.weak;
   return G.disagree;
 }
 
-function familyLevel(a: string, b: string, aTokens: string[], bTokens: string[]): number {
+function familyLevel(a: string, b: string, aTokens: string[], bTokens: string[], aSound: string, bSound: string): number {
   if (a === '' || b === '') return MISSING;
   if (a === b) return F.exact;
   const jw = jaroWinkler(a, b);
@@ -68,7 +67,7 @@ function familyLevel(a: string, b: string, aTokens: string[], bTokens: string[])
   if (aTokens.length > 1 || bTokens.length > 1) {
     for (const t of aTokens) if (t.length >= 3 && bTokens.includes(t)) return F.compound;
   }
-  if (sameSound(a, b)) return F.phonetic;
+  if (aSound !== '' && aSound === bSound) return F.phonetic;
   if (jw >= 0.8 || sameLetters(a, b)) return F.weak;
   return F.disagree;
 }
@@ -76,33 +75,39 @@ function familyLevel(a: string, b: string, aTokens: string[], bTokens: string[])
 /** Same letters in another order ("nleaeor" / "eleanor"): scrambled typing, not another name. */
 function sameLetters(a: string, b: string): boolean {
   if (a.length !== b.length || a.length < 4) return false;
+  let sumA = 0;
+  let sumB = 0;
+  let xorA = 0;
+  let xorB = 0;
+  for (let i = 0; i < a.length; i++) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(i);
+    sumA += ca * ca;
+    sumB += cb * cb;
+    xorA ^= ca;
+    xorB ^= cb;
+  }
+  // Cheap necessary conditions first; sort only when they hold.
+  if (sumA !== sumB || xorA !== xorB) return false;
   return [...a].sort().join('') === [...b].sort().join('');
 }
 
-const phoneticCache = new Map<string, string>();
-function sameSound(a: string, b: string): boolean {
-  return metaphone(a) === metaphone(b);
-}
-function metaphone(s: string): string {
-  let v = phoneticCache.get(s);
-  if (v === undefined) {
-    v = doubleMetaphone(s)[0];
-    if (phoneticCache.size > 200_000) phoneticCache.clear();
-    phoneticCache.set(s, v);
-  }
-  return v;
+
+/** Cheap pre-check before a crossed comparison: names that agree well share a leading letter. */
+function mayAgree(x: string, y: string): boolean {
+  return x[0] === y[0] || x[1] === y[1] || x[0] === y[1] || x[1] === y[0];
 }
 
 /** Name levels with a check for given/family swapped between the two records. */
 function nameLevels(a: NormalizedPerson, b: NormalizedPerson): [number, number, boolean] {
-  const g = givenLevel(a.given, b.given, a.givenTokens, b.givenTokens);
-  const f = familyLevel(a.family, b.family, a.familyTokens, b.familyTokens);
+  const g = givenLevel(a.given, b.given, a.givenTokens, b.givenTokens, a.givenPhonetic, b.givenPhonetic);
+  const f = familyLevel(a.family, b.family, a.familyTokens, b.familyTokens, a.familyPhonetic, b.familyPhonetic);
   const goodG = g !== MISSING && g <= G.fuzzy;
   const goodF = f !== MISSING && f <= F.fuzzy;
   if (goodG && goodF) return [g, f, false];
-  if (a.given !== '' && a.family !== '' && b.given !== '' && b.family !== '') {
-    const sg = givenLevel(a.given, b.family, a.givenTokens, b.familyTokens);
-    const sf = familyLevel(a.family, b.given, a.familyTokens, b.givenTokens);
+  if (a.given !== '' && a.family !== '' && b.given !== '' && b.family !== '' && mayAgree(a.given, b.family) && mayAgree(a.family, b.given)) {
+    const sg = givenLevel(a.given, b.family, a.givenTokens, b.familyTokens, a.givenPhonetic, b.familyPhonetic);
+    const sf = familyLevel(a.family, b.given, a.familyTokens, b.givenTokens, a.familyPhonetic, b.givenPhonetic);
     // A swap counts only when both crossed names agree well; it is scored at most as "fuzzy".
     if (sg !== MISSING && sg <= G.fuzzy && sf !== MISSING && sf <= F.fuzzy) {
       return [Math.max(sg, G.fuzzy), Math.max(sf, F.fuzzy), true];
@@ -111,8 +116,8 @@ function nameLevels(a: NormalizedPerson, b: NormalizedPerson): [number, number, 
   // One side's names entered crosswise with the other name missing ("Moore, Oscar" / "Oscar, –").
   if (!goodG && (f === MISSING || f === F.disagree)) {
     const cross = Math.min(
-      a.family !== '' && b.given !== '' ? givenLevel(a.family, b.given, a.familyTokens, b.givenTokens) : G.disagree,
-      a.given !== '' && b.family !== '' ? givenLevel(a.given, b.family, a.givenTokens, b.familyTokens) : G.disagree,
+      a.family !== '' && b.given !== '' && mayAgree(a.family, b.given) ? givenLevel(a.family, b.given, a.familyTokens, b.givenTokens, a.familyPhonetic, b.givenPhonetic) : G.disagree,
+      a.given !== '' && b.family !== '' && mayAgree(a.given, b.family) ? givenLevel(a.given, b.family, a.givenTokens, b.familyTokens, a.givenPhonetic, b.familyPhonetic) : G.disagree,
     );
     if (cross !== MISSING && cross <= G.fuzzy) return [Math.max(cross, G.fuzzy), MISSING, true];
   }
@@ -229,29 +234,40 @@ export const enum Conflict { None = 0, Soft = 1, Hard = 2 }
  * person must not split them). Reasons are pushed into `reasons` when given.
  */
 export function conflictBetween(a: NormalizedPerson, b: NormalizedPerson, levels: Int8Array, rules: HardRules, reasons?: string[]): Conflict {
+  // Written without closures: this runs for every candidate pair.
   let result = Conflict.None;
-  const fire = (severity: Conflict, reason: string): boolean => {
-    if (severity > result) result = severity;
-    reasons?.push(reason);
-    return reasons === undefined && severity === Conflict.Hard;
-  };
-  if (rules.differentSsn && levels[8] === 2 && fire(Conflict.Hard, 'different SSN')) return result;
+  if (rules.differentSsn && levels[8] === 2) {
+    result = Conflict.Hard;
+    if (!reasons) return result;
+    reasons.push('different SSN');
+  }
   // Newborns / multiples: the birth order must agree ("Baby Boy A" vs "Baby Boy B", multipleBirth 1 vs 2).
-  if (rules.multipleBirth && a.birthOrder !== '' && b.birthOrder !== '' && a.birthOrder !== b.birthOrder && fire(Conflict.Hard, 'different multiple-birth order')) return result;
-  if (rules.multipleBirth && a.newborn && b.newborn && a.birthOrder !== b.birthOrder && fire(Conflict.Hard, 'newborns with different or unknown birth order')) return result;
+  if (rules.multipleBirth && a.birthOrder !== b.birthOrder && ((a.birthOrder !== '' && b.birthOrder !== '') || (a.newborn && b.newborn))) {
+    result = Conflict.Hard;
+    if (!reasons) return result;
+    reasons.push('different or unknown multiple-birth order');
+  }
   const d = levels[2]!;
   const givenDisagrees = levels[0] === G.disagree && d !== MISSING;
   const f = levels[1]!;
   // Twins / siblings born together: same family and birth date, clearly different first names.
-  if (rules.twins && givenDisagrees && d <= D.typo && f !== MISSING && f <= F.compound && fire(Conflict.Hard, 'twin rule: same family and birth date, different given names')) return result;
+  if (rules.twins && givenDisagrees && d <= D.typo && f !== MISSING && f <= F.compound) {
+    result = Conflict.Hard;
+    if (!reasons) return result;
+    reasons.push('twin rule: same family and birth date, different given names');
+  }
   // Birth dates a generation apart (not a typo or transposition): parent and child, Jr/Sr —
   // unless a personal identifier (SSN, e-mail address) agrees exactly.
   if (rules.birthDatesYearsApart && d === D.disagree && levels[8] !== 0 && levels[7] !== 0 &&
     Math.abs(+a.birthDate.slice(0, 4) - +b.birthDate.slice(0, 4)) >= rules.generationGapYears) {
-    fire(Conflict.Soft, 'birth dates a generation apart');
+    if (result === Conflict.None) result = Conflict.Soft;
+    reasons?.push('birth dates a generation apart');
   }
   // Household members share address, phone, email and surname, but not first name and birth date.
-  if (rules.household && givenDisagrees && d >= D.near) fire(Conflict.Soft, 'different given name and birth date');
+  if (rules.household && givenDisagrees && d >= D.near) {
+    if (result === Conflict.None) result = Conflict.Soft;
+    reasons?.push('different given name and birth date');
+  }
   return result;
 }
 
