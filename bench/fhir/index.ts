@@ -5,7 +5,7 @@
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/tessera_bench BENCH_COPIES=120 npm run bench:fhir
 //
 // Env: BENCH_COPIES (corpus replications, each with fresh ids and varied names/dates; default 1),
-//      BENCH_CONCURRENCY (bundles in flight, default 2), BENCH_SKIP_LOAD=1 (measure an already loaded database),
+//      BENCH_CONCURRENCY (bundles in flight, default 4), BENCH_SKIP_LOAD=1 (measure an already loaded database),
 //      BENCH_SAMPLES (requests per measured query, default 300).
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -23,7 +23,7 @@ if (!existsSync(corpusDir)) {
   process.exit(0);
 }
 const copies = Number(process.env.BENCH_COPIES ?? 1);
-const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 2);
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 4);
 const samples = Number(process.env.BENCH_SAMPLES ?? 300);
 const skipLoad = process.env.BENCH_SKIP_LOAD === '1';
 const url = process.env.DATABASE_URL;
