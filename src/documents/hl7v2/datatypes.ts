@@ -52,6 +52,9 @@ export function isDigits(s: string): boolean {
 
 export function isOid(s: string): boolean {
   if (s.length < 3 || s.length > 200) return false;
+  // Cheap rejection before splitting: most names checked here (LN, I10, L …) are not OIDs.
+  const c0 = s.charCodeAt(0);
+  if (c0 < 48 || c0 > 50 || s.indexOf('.') === -1) return false;
   const parts = s.split('.');
   if (parts.length < 2) return false;
   for (const p of parts) if (!isDigits(p) || (p.length > 1 && p[0] === '0')) return false;
@@ -69,8 +72,18 @@ function isUriSafe(s: string): boolean {
 /** FHIR `code` values: no leading/trailing whitespace, no double spaces. */
 export function cleanCode(s: string | undefined): string | undefined {
   if (s === undefined) return undefined;
+  // Common case: printable ASCII without spaces needs neither trimming nor collapsing.
+  if (isCompactAscii(s)) return s === '' ? undefined : s;
   const t = s.trim().replace(/\s+/g, ' ');
   return t === '' ? undefined : t;
+}
+
+function isCompactAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 33 || c > 126) return false;
+  }
+  return true;
 }
 
 export function clean(s: string | undefined): string | undefined {

@@ -9,7 +9,7 @@
 // FHIRPath invariants are otherwise not evaluated.
 // Each type's rules are compiled once into lookup tables (lazily, on first use).
 import { getTypeDef, isResourceType, type ElementDef } from '../definitions/index.ts';
-import { PRIMITIVE_CHECKS, type PrimitiveCheck } from './primitives.ts';
+import { PRIMITIVE_CHECKS, idValid, type PrimitiveCheck } from './primitives.ts';
 
 export interface ValidationIssue {
   severity: 'error' | 'warning';
@@ -38,6 +38,8 @@ interface ElementRule {
   isContained: boolean;
   /** "_" + key, the primitive-extension mirror */
   extKey: string;
+  /** "." + key, this element's path step */
+  dotKey: string;
   /** Compiled type of complex values (undefined = not looked up yet) */
   ct: CompiledType | null | undefined;
 }
@@ -76,7 +78,7 @@ function compileType(name: string): CompiledType | null {
       const targets = type === 'Reference' && el.targetTypes.length > 0 && !el.targetTypes.includes('Resource') ? new Set(el.targetTypes) : null;
       rules[key] = {
         el, key, type, check, codes, conceptBinding, targets, isResource: type === 'Resource', isContained: el.path.endsWith('.contained'),
-        extKey: '_' + key, ct: undefined,
+        extKey: '_' + key, dotKey: '.' + key, ct: undefined,
       };
       keys.push(key);
     }
@@ -208,7 +210,7 @@ function checkObject(obj: Record<string, unknown>, ct: CompiledType, issues: Val
           if (check(item) !== null || (rule.codes !== null && !rule.codes.has(item as string))) primitiveIssue(item, rule, key, i, issues);
         }
       } else {
-        segs.push('.' + key);
+        segs.push(rule.dotKey);
         for (let i = 0; i < n; i++) {
           const item = value[i];
           if (item === null) { err(issues, `[${i}]`, 'null is not allowed here'); continue; }
@@ -223,7 +225,7 @@ function checkObject(obj: Record<string, unknown>, ct: CompiledType, issues: Val
       if (rule.check !== null) {
         if (rule.check(value) !== null || (rule.codes !== null && !rule.codes.has(value as string))) primitiveIssue(value, rule, key, -1, issues);
       } else {
-        segs.push('.' + key);
+        segs.push(rule.dotKey);
         validateComplex(value, rule, issues);
         segs.pop();
       }
@@ -277,10 +279,6 @@ function validateComplex(value: unknown, rule: ElementRule, issues: ValidationIs
 // "Type/id", optionally versioned, optionally after a base URL. Contained ("#x") and urn: references name no type.
 const REFERENCE_TYPE_RE = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
-function isIdChar(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || c === 46;
-}
-
 /** The type named by a reference (REFERENCE_TYPE_RE's group 1), or null; a char loop for the common unversioned form. */
 function referenceType(reference: string): string | null {
   if (reference.includes('/_history/')) {
@@ -288,9 +286,7 @@ function referenceType(reference: string): string | null {
     return m === null ? null : m[1];
   }
   const slash = reference.lastIndexOf('/');
-  const idLength = reference.length - slash - 1;
-  if (slash < 0 || idLength < 1 || idLength > 64) return null;
-  for (let i = slash + 1; i < reference.length; i++) if (!isIdChar(reference.charCodeAt(i))) return null;
+  if (slash < 0 || !idValid(reference.slice(slash + 1))) return null;
   const start = reference.lastIndexOf('/', slash - 1) + 1;
   if (slash - start < 2) return null;
   const first = reference.charCodeAt(start);
@@ -344,7 +340,7 @@ function validatePrimitiveExtensions(obj: Record<string, unknown>, rule: Element
     if (main !== undefined && (!Array.isArray(main) || main.length !== value.length)) {
       err(issues, `.${rule.extKey}`, `${rule.extKey} must have the same length as ${rule.key}`);
     }
-    segs.push('.' + rule.key);
+    segs.push(rule.dotKey);
     for (let i = 0; i < value.length; i++) {
       const item = value[i];
       segs.push(i);
@@ -360,7 +356,7 @@ function validatePrimitiveExtensions(obj: Record<string, unknown>, rule: Element
     segs.pop();
   } else {
     if (!isPlainObject(value)) { err(issues, `.${rule.extKey}`, 'must be a JSON object'); return; }
-    segs.push('.' + rule.key);
+    segs.push(rule.dotKey);
     if (elementType) validateObject(value, elementType, issues, false);
     segs.pop();
   }

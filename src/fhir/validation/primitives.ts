@@ -57,13 +57,18 @@ function isPrintableAscii(s: string): boolean {
   return true;
 }
 
-function idValid(s: string): boolean {
-  if (s.length > 64) return false;
+/** 1 for the characters of an id ([A-Za-z0-9\-.]). */
+const ID_CHAR = new Uint8Array(128);
+for (let c = 0; c < 128; c++) ID_CHAR[c] = /[A-Za-z0-9\-.]/.test(String.fromCharCode(c)) ? 1 : 0;
+
+/** `^[A-Za-z0-9\-.]{1,64}$` */
+export function idValid(s: string): boolean {
+  if (s.length === 0 || s.length > 64) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || c === 46)) return false;
+    if (c > 127 || ID_CHAR[c] === 0) return false;
   }
-  return s.length > 0;
+  return true;
 }
 
 function base64Valid(s: string): boolean {
