@@ -4,12 +4,14 @@ import { FhirStore } from '../fhir/store/index.ts';
 import type { AccessService } from '../access/service.ts';
 import { HistoryService } from '../history/service.ts';
 import { loadHistoryConfig, type HistoryConfig } from '../history/config.ts';
+import { UpiService } from '../upi/service.ts';
 import type { Services } from './services.ts';
 
 export interface Domain {
   store: FhirStore;
   access: AccessService;
   history: HistoryService;
+  upi: UpiService;
 }
 
 export interface DomainOptions {
@@ -18,5 +20,11 @@ export interface DomainOptions {
 
 export function createDomain(services: Services, access: AccessService, options: DomainOptions = {}): Domain {
   const store = new FhirStore(services);
-  return { store, access, history: new HistoryService(services.db, services.clock, store, { ...loadHistoryConfig(), ...options.history }) };
+  // The UPI stamps every Patient with its UPID and every patient-scoped resource with the extension, in the
+  // write's own transaction.
+  const upi = new UpiService(services.clock);
+  store.addWriteInterceptor(upi.interceptor);
+  // Grant-access AuditEvents go through the same store (and its interceptors).
+  access.auditStore = store;
+  return { store, access, upi, history: new HistoryService(services.db, services.clock, store, { ...loadHistoryConfig(), ...options.history }) };
 }

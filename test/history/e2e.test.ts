@@ -183,8 +183,10 @@ describe('patient history end to end (separate processes)', { skip: existsSync(D
     await simAdmin('DELETE', '/admin/faults/commonwell');
     platform = await startPlatformProcess(port, env);
     await login();
-    // The killed worker's lease must run out before another claims the job: move the clock past it.
-    await admin.req('POST', '/admin/clock', { advanceMs: 11 * 60_000 });
+    // The killed worker's lease must run out before another claims the job: move the clock past it. The new
+    // process starts at real time (the earlier test had moved the old process's clock 3 days ahead), so move
+    // past both.
+    await admin.req('POST', '/admin/clock', { advanceMs: 3 * 24 * 3600_000 + 11 * 60_000 });
     await login();
     const done = await waitJob(id, undefined, 180_000);
     assert.equal(done.attributes.status, 'done', JSON.stringify(done.attributes.providers));

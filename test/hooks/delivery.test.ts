@@ -29,6 +29,13 @@ const encounter = (status: string, upid: string, extra: Record<string, unknown> 
   ...extra,
 });
 
+let patients = 0;
+/** A Patient of the harness builder; the platform assigns its UPID (clients cannot set one). */
+async function newPatient(): Promise<{ upid: string; subject: { reference: string } }> {
+  const p = await fhirWrite('POST', 'Patient', { resourceType: 'Patient', name: [{ family: `Hookpatient${++patients}`, given: ['Grace'] }], birthDate: `19${50 + patients}-01-0${(patients % 9) + 1}` });
+  return { upid: p.identifier.find((i: { system: string }) => i.system === UPID_SYSTEM).value, subject: { reference: `Patient/${p.id}` } };
+}
+
 async function fhirWrite(method: 'POST' | 'PUT' | 'DELETE', path: string, resource?: unknown): Promise<any> {
   const r = await h.admin.fetch(`/fhir/${path}`, {
     method,
@@ -51,9 +58,9 @@ test('basic-auth hook: only matching writes arrive, with the basic payload, Basi
   const secret: string = created.body.data.attributes.signingSecret;
   assert.match(secret, /^whsec_[A-Za-z0-9+/=]{40,}$/);
 
-  const upid = '75bf769f-d309-4243-a98d-0d12e339b468';
-  const match = await fhirWrite('POST', 'Encounter', encounter('finished', upid));
-  await fhirWrite('POST', 'Encounter', encounter('in-progress', upid));
+  const { upid, subject } = await newPatient();
+  const match = await fhirWrite('POST', 'Encounter', encounter('finished', upid, { subject }));
+  await fhirWrite('POST', 'Encounter', encounter('in-progress', upid, { subject }));
   await fhirWrite('POST', 'Patient', { resourceType: 'Patient', name: [{ family: 'Martin' }] });
   await h.worker.runOnce();
 
@@ -103,9 +110,9 @@ test('OAuth hook: full resource, token cached, refreshed on 401; 1 MB boundary',
   assert.deepEqual(created.body.data.attributes.auth, { type: 'oauth', clientId: OAUTH.clientId, tokenUrl: `${tokens.url}/token`, audience: 'https://receiver.example/hooks' });
   const secret = created.body.data.attributes.signingSecret;
 
-  const upid = 'a1b2c3d4-0000-4000-8000-000000000001';
-  const first = await fhirWrite('POST', 'Encounter', encounter('finished', upid));
-  await fhirWrite('POST', 'Encounter', encounter('planned', upid));
+  const { upid, subject } = await newPatient();
+  const first = await fhirWrite('POST', 'Encounter', encounter('finished', upid, { subject }));
+  await fhirWrite('POST', 'Encounter', encounter('planned', upid, { subject }));
   await h.worker.runOnce();
   assert.equal(at('/oauth').length, 2);
   assert.equal(tokens.requests.length, 1, 'one token for both deliveries');
@@ -128,7 +135,7 @@ test('OAuth hook: full resource, token cached, refreshed on 401; 1 MB boundary',
 
   // Size boundary: a resource whose JSON is 1,048,575 bytes is included, 1,048,576 is not.
   const LIMIT = 1024 * 1024;
-  const padded = (n: number) => encounter('finished', upid, { id: first.id, text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(n)}</div>` } });
+  const padded = (n: number) => encounter('finished', upid, { id: first.id, subject, text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(n)}</div>` } });
   await fhirWrite('PUT', `Encounter/${first.id}`, padded(1000));
   await h.worker.runOnce();
   const probe = await h.json(`/fhir/Encounter/${first.id}`);
