@@ -54,10 +54,10 @@ function convert(xml: string, options: CcdaOptions): ConversionResult {
   const patientRole = path(doc, 'recordTarget', 'patientRole');
 
   const zone = tsZone(child(doc, 'effectiveTime')?.attrs.value);
-  return withDocumentZone(zone, () => convertDocument(xml, doc, isFragment, patientRole, options));
+  return withDocumentZone(zone, () => convertDocument(xml, doc, isFragment, patientRole, options, parsed.warnings ?? []));
 }
 
-function convertDocument(xml: string, doc: XmlElement, isFragment: boolean, patientRole: XmlElement | undefined, options: CcdaOptions): ConversionResult {
+function convertDocument(xml: string, doc: XmlElement, isFragment: boolean, patientRole: XmlElement | undefined, options: CcdaOptions, xmlWarnings: string[]): ConversionResult {
   const docKey = idKey(child(doc, 'id')) ?? createHash('sha1').update(xml).digest('hex');
   const body = path(doc, 'component', 'structuredBody');
   const sectionEls: XmlElement[] = [];
@@ -72,6 +72,7 @@ function convertDocument(xml: string, doc: XmlElement, isFragment: boolean, pati
   };
   gather(body);
   const ctx = new ConversionContext(options.idNamespace ?? '', docKey, () => collect(sectionEls.map((s) => child(s, 'text'))));
+  for (const w of xmlWarnings) ctx.warn('structure', `XML: ${w}`);
 
   // Header.
   let placeholderPatient: string | undefined;

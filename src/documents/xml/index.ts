@@ -46,7 +46,8 @@ export interface XmlParseError {
 }
 
 export type XmlParseResult =
-  | { ok: true; root: XmlElement }
+  /** `warnings` lists what was tolerated (junk around the root element, an unescaped `<` in text). */
+  | { ok: true; root: XmlElement; warnings?: string[] }
   | { ok: false; error: XmlParseError };
 
 export interface XmlParseOptions {
@@ -157,7 +158,9 @@ export function parseXml(text: string, opts: XmlParseOptions = {}): XmlParseResu
     return failure('', new ParseFailure('too-large', `Document exceeds the ${maxBytes}-byte limit`, 0));
   }
   try {
-    return { ok: true, root: parseInto(text, maxDepth, keepWs) };
+    const warnings: string[] = [];
+    const root = parseInto(text, maxDepth, keepWs, warnings);
+    return warnings.length > 0 ? { ok: true, root, warnings } : { ok: true, root };
   } catch (e) {
     if (e instanceof ParseFailure) return failure(text, e);
     // Defensive: a bug here must still not escape as an exception (e.g. RangeError on huge input).
@@ -165,7 +168,17 @@ export function parseXml(text: string, opts: XmlParseOptions = {}): XmlParseResu
   }
 }
 
-function parseInto(s: string, maxDepth: number, keepWs: boolean): XmlElement {
+/** After the root element: the document is complete; trailing junk (NULs, a second copy …) is ignored, and said so. */
+function trailing(s: string, from: number, warnings: string[]): void {
+  const rest = s.slice(from).replace(/<!--[\s\S]*?-->|<\?[\s\S]*?\?>/g, '');
+  if (!isAllWhitespace(rest)) warnings.push(`Ignored ${rest.length} characters after the root element`);
+}
+
+function isNameStart(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 /* _ */ || c === 58 /* : */ || c >= 0xc0;
+}
+
+function parseInto(s: string, maxDepth: number, keepWs: boolean, warnings: string[]): XmlElement {
   const n = s.length;
   let i = s.charCodeAt(0) === 0xfeff ? 1 : 0;
   if (isAllWhitespace(s.slice(i, Math.min(n, i + 1024))) && isAllWhitespace(s)) {
@@ -178,7 +191,9 @@ function parseInto(s: string, maxDepth: number, keepWs: boolean): XmlElement {
 
   const addText = (raw: string, at: number): void => {
     if (top === undefined) {
-      if (!isAllWhitespace(raw)) throw new ParseFailure('malformed', 'Text outside the root element', at);
+      if (root !== undefined) throw new ParseFailure('malformed', 'Text outside the root element', at);
+      // Junk before the root element (a mis-decoded BOM, a stray line) is skipped, and said so.
+      if (!isAllWhitespace(raw)) warnings.push(`Ignored ${raw.length} characters before the root element`);
       return;
     }
     if (!keepWs && isAllWhitespace(raw)) return;
@@ -203,6 +218,10 @@ function parseInto(s: string, maxDepth: number, keepWs: boolean): XmlElement {
       scopes.pop();
       top = stack.length > 0 ? stack[stack.length - 1] : undefined;
       i = gt + 1;
+      if (top === undefined) {
+        trailing(s, i, warnings);
+        break;
+      }
       continue;
     }
     if (c === 33 /* ! */) {
@@ -230,6 +249,14 @@ function parseInto(s: string, maxDepth: number, keepWs: boolean): XmlElement {
       const end = s.indexOf('?>', lt + 2);
       if (end === -1) throw new ParseFailure('malformed', 'Unterminated processing instruction', lt);
       i = end + 2;
+      continue;
+    }
+    if (!isNameStart(c)) {
+      // "<" that cannot start a tag ("< 5 mg", "<=") inside text: keep it as text rather than fail.
+      if (top === undefined || lt + 1 >= n) throw new ParseFailure('malformed', lt + 1 >= n ? 'Unterminated start tag' : 'Invalid "<"', lt);
+      top.children.push({ type: 'text', text: '<' });
+      if (!warnings.includes('Unescaped "<" in text kept as text')) warnings.push('Unescaped "<" in text kept as text');
+      i = lt + 1;
       continue;
     }
     // Start tag.
@@ -284,13 +311,16 @@ function parseInto(s: string, maxDepth: number, keepWs: boolean): XmlElement {
     const el: XmlElement = { type: 'element', name, local, ns, attrs, children: [] };
     if (top === undefined) root = el;
     else top.children.push(el);
+    i = j;
     if (!selfClosing) {
       if (stack.length >= maxDepth) throw new ParseFailure('too-deep', `Elements nest deeper than the ${maxDepth}-level limit`, lt);
       stack.push(el);
       scopes.push(scope);
       top = el;
+    } else if (top === undefined) {
+      trailing(s, i, warnings);
+      break;
     }
-    i = j;
   }
   if (top !== undefined) throw new ParseFailure('malformed', `Document ends before </${top.name}> (truncated?)`, n);
   if (root === undefined) throw new ParseFailure('empty', 'Document has no root element', 0);

@@ -49,7 +49,7 @@ describe('parseXml', () => {
   });
 
   test('reports malformed input with a position', () => {
-    for (const doc of ['', '   ', '<a><b></a>', '<a>', '<a x=1/>', 'text<a/>', '<a/><b/>', '<a', '<a x="1></a>', '</a>']) {
+    for (const doc of ['', '   ', '<a><b></a>', '<a>', '<a x=1/>', '<a', '<a x="1></a>', '</a>', '< a/>']) {
       const r = parseXml(doc);
       assert.equal(r.ok, false, doc);
       if (!r.ok) assert.match(r.error.message, /./);
@@ -57,6 +57,17 @@ describe('parseXml', () => {
     const r = parseXml('<a>\n  <b>\n</a>');
     assert.equal(r.ok, false);
     if (!r.ok) assert.equal(r.error.line, 3);
+  });
+
+  test('tolerates junk around the root and "<" that cannot start a tag, with warnings', () => {
+    const r = parseXml('junk<a>x < 5 and y <= 6<b/></a>\u0000\u0000<a/>');
+    assert.ok(r.ok);
+    if (r.ok) {
+      assert.equal(textContent(r.root), 'x < 5 and y <= 6');
+      assert.equal(r.warnings?.length, 3);
+    }
+    const clean = parseXml('<a/><!-- trailing comment -->\n');
+    assert.ok(clean.ok && clean.warnings === undefined);
   });
 
   test('never throws on non-string input', () => {
