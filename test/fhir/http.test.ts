@@ -206,7 +206,7 @@ describe('bundles', () => {
       entry: [
         { resource: patient('Batch1'), request: { method: 'POST', url: 'Patient' } },
         { resource: { resourceType: 'Patient', bogus: true }, request: { method: 'POST', url: 'Patient' } },
-        { request: { method: 'GET', url: 'Patient/missing-id' } },
+        { request: { method: 'GET', url: `${tp.url}/fhir/Patient/missing-id` } },
         { request: { method: 'GET', url: 'Patient?family=batch1' } },
       ],
     });

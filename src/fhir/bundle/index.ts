@@ -35,7 +35,9 @@ interface ParsedUrl {
 const STATUS_TEXT: Record<number, string> = { 200: '200 OK', 201: '201 Created', 204: '204 No Content' };
 
 function parseEntryUrl(url: string, index: number): ParsedUrl {
-  const u = url.replace(/^\//, '');
+  // absolute URLs of a FHIR base ("https://host/fhir/Patient/1") are taken relative to that base
+  const abs = /^https?:\/\/[^/]+(?:\/[^?]*?)?\/fhir\/(.*)$/.exec(url);
+  const u = (abs ? abs[1]! : url).replace(/^\//, '');
   const [path, query] = u.split('?', 2) as [string, string | undefined];
   const parts = path.split('/').filter((x) => x !== '');
   const bad = () => badRequest(`Bundle entry ${index}: unsupported request.url '${url}'`, [{ code: 'invalid', message: `Unsupported request.url '${url}'`, path: `Bundle.entry[${index}].request.url` }]);
