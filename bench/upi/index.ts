@@ -74,7 +74,8 @@ function singleMatch(): void {
     const found = index.match(record, { minOutcome: 'match' });
     timings.push(Number(process.hrtime.bigint() - start) / 1000);
     candidates += index.candidates(record).size;
-    if (found.length > 0) q.known ? foundKnown++ : foundNew++;
+    if (found.length > 0 && q.known) foundKnown++;
+    else if (found.length > 0) foundNew++;
   }
   const cpu = process.cpuUsage(cpu0);
   timings.sort((a, b) => a - b);
