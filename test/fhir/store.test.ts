@@ -2,7 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Database } from '../../src/db/types.ts';
 import type { FakeClock } from '../../src/platform/clock.ts';
-import { FhirStore, OWNER_TAG_SYSTEM, CREATED_AT_URL, SOURCE_TAG_SYSTEM, UPID_SYSTEM, type FhirResource } from '../../src/fhir/store/index.ts';
+import { FhirStore, fhirStoreFor, OWNER_TAG_SYSTEM, CREATED_AT_URL, SOURCE_TAG_SYSTEM, UPID_SYSTEM, type FhirResource } from '../../src/fhir/store/index.ts';
 import { ctxFor, createStoreFixture, counts } from './helpers.ts';
 
 let db: Database;
@@ -161,6 +161,12 @@ describe('create / read / update / delete', () => {
     const before = await counts(db);
     await assert.rejects(s2.create(A, patient('Boom')));
     assert.deepEqual(await counts(db), before);
+  });
+
+  test('fhirStoreFor gives every capability of one platform the same store', () => {
+    const services = { db, clock, config: { baseUrl: 'http://tessera.test', maxPageSize: 500, defaultPageSize: 20 } };
+    assert.equal(fhirStoreFor(services), fhirStoreFor(services));
+    assert.notEqual(fhirStoreFor(services), fhirStoreFor({ ...services }));
   });
 
   test('restricted column follows meta.security R/V', async () => {

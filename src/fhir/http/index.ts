@@ -4,7 +4,7 @@ import type { Services } from '../../server/services.ts';
 import { getAccess } from '../../access/http.ts';
 import { badRequest } from '../../platform/errors.ts';
 import { operationOutcome } from '../../server/errors.ts';
-import { FhirStore, assertResourceType, type FhirResource, type WriteOutcome } from '../store/index.ts';
+import { FhirStore, fhirStoreFor, assertResourceType, type FhirResource, type WriteOutcome } from '../store/index.ts';
 import { processBundle } from '../bundle/index.ts';
 import { searchParamsOf } from '../search/parse.ts';
 import { renderSearchBundle } from '../search/render.ts';
@@ -83,7 +83,7 @@ function formPairs(body: unknown): [string, string][] {
   return out;
 }
 
-export async function registerFhirRoutes(app: FastifyInstance, services: Services, store = new FhirStore(services)): Promise<FhirStore> {
+export async function registerFhirRoutes(app: FastifyInstance, services: Services, store: FhirStore = fhirStoreFor(services)): Promise<FhirStore> {
   await app.register(async (f) => {
     // FHIR clients send Content-Type on bodiless DELETE/GET; an empty JSON body is "no body" here, not an error.
     const json = f.getDefaultJsonParser('error', 'error');

@@ -457,3 +457,18 @@ export class FhirStore {
     };
   }
 }
+
+const storesByServices = new WeakMap<object, FhirStore>();
+
+/**
+ * The one store of a running platform (keyed by its Services object): the HTTP routes and every other capability
+ * (UPI interceptors, importers, connectors) share it, so interceptors registered anywhere apply to all writes.
+ */
+export function fhirStoreFor(services: StoreServices): FhirStore {
+  let store = storesByServices.get(services);
+  if (!store) {
+    store = new FhirStore(services);
+    storesByServices.set(services, store);
+  }
+  return store;
+}
