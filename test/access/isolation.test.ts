@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
 import { roleByName } from '../../src/access/roles.ts';
 import { createUserAndLogin } from './login-helpers.ts';
+import { seededRandom } from '../../src/platform/random.ts';
 
 // ---- the rules, restated ------------------------------------------------------------------------------------
 type Role = 'Builder Admin' | 'Care Team User' | 'Permissionless';
@@ -30,16 +31,7 @@ function actsFor(w: World, home: string, role: Role, header: string | null, buil
 }
 
 // ---- deterministic randomness ---------------------------------------------------------------------------------
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const mulberry32 = seededRandom;
 
 interface ModelResource { type: string; id: string; owner: string; deleted: boolean; versions: number; subject?: string; family?: string }
 interface Principal { label: string; home: string; role: Role; token: string; kind: 'client' | 'user' }

@@ -1,4 +1,5 @@
 // Synthetic people for the network simulator, generated reproducibly from a seed.
+import { seededRandom } from '../../platform/random.ts';
 
 export interface Demographics {
   given: string;
@@ -14,17 +15,8 @@ export interface Demographics {
   email?: string;
 }
 
-/** mulberry32: small, fast, good enough for reproducible test data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Reproducible randomness for the simulator's people and documents. */
+export const prng = seededRandom;
 
 export const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 
