@@ -71,6 +71,24 @@ export function idValid(s: string): boolean {
   return true;
 }
 
+/**
+ * Remembers strings that passed a check. Codes, code systems and profile URLs repeat across resources
+ * (most are constants in the converters), so a set lookup replaces the scan. Bounded: cleared when full;
+ * long strings are not kept.
+ */
+function remembered(check: (s: string) => boolean): (s: string) => boolean {
+  const valid = new Set<string>();
+  return (s) => {
+    if (valid.has(s)) return true;
+    if (!check(s)) return false;
+    if (s.length <= 256) {
+      if (valid.size >= 4096) valid.clear();
+      valid.add(s);
+    }
+    return true;
+  };
+}
+
 function base64Valid(s: string): boolean {
   // Whitespace is allowed between groups; stripping it first keeps this linear on large attachments.
   const t = /\s/.test(s) ? s.replace(/\s+/g, '') : s;
@@ -85,11 +103,11 @@ export const PRIMITIVE_CHECKS: Record<string, PrimitiveCheck> = {
   decimal: (v) => (typeof v === 'number' && Number.isFinite(v) ? null : 'must be a JSON number (decimal)'),
   string: str((s) => s.length <= MAX_STRING_LENGTH, 'string (at most 1 MiB)'),
   markdown: str((s) => s.length <= MAX_STRING_LENGTH, 'markdown (at most 1 MiB)'),
-  code: str((s) => isPrintableAscii(s) || CODE_RE.test(s), 'code'),
+  code: str(remembered((s) => isPrintableAscii(s) || CODE_RE.test(s)), 'code'),
   id: str(idValid, 'id'),
-  uri: str((s) => isPrintableAscii(s) || NO_SPACE_RE.test(s), 'uri'),
-  url: str((s) => isPrintableAscii(s) || NO_SPACE_RE.test(s), 'url'),
-  canonical: str((s) => isPrintableAscii(s) || NO_SPACE_RE.test(s), 'canonical'),
+  uri: str(remembered((s) => isPrintableAscii(s) || NO_SPACE_RE.test(s)), 'uri'),
+  url: str(remembered((s) => isPrintableAscii(s) || NO_SPACE_RE.test(s)), 'url'),
+  canonical: str(remembered((s) => isPrintableAscii(s) || NO_SPACE_RE.test(s)), 'canonical'),
   oid: str((s) => OID_RE.test(s), 'oid'),
   uuid: str((s) => UUID_RE.test(s), 'uuid'),
   base64Binary: str(base64Valid, 'base64Binary'),
