@@ -5,10 +5,12 @@ import { registerFhirRoutes } from '../fhir/http/index.ts';
 import type { Domain } from './domain.ts';
 import { registerHookRoutes } from '../hooks/http.ts';
 import { registerHistoryRoutes } from '../history/http.ts';
+import { registerUpiRoutes } from '../upi/http.ts';
 
 export async function capabilityPlugins(services: Services, domain: Domain): Promise<((app: FastifyInstance) => Promise<void>)[]> {
   return [
     async (app) => { await registerFhirRoutes(app, services, domain.store); },
+    (app) => registerUpiRoutes(app, services, domain.store, domain.upi),
     (app) => registerHistoryRoutes(app, services, domain.history),
     (app) => registerHookRoutes(app, services),
   ];

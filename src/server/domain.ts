@@ -1,6 +1,6 @@
 // The shared domain objects every capability works through: one FHIR store (the one write path, with its
 // write interceptors) and the access service. Built once per process by createDomain.
-import { FhirStore } from '../fhir/store/index.ts';
+import { fhirStoreFor, type FhirStore } from '../fhir/store/index.ts';
 import type { AccessService } from '../access/service.ts';
 import { HistoryService } from '../history/service.ts';
 import { loadHistoryConfig, type HistoryConfig } from '../history/config.ts';
@@ -19,7 +19,7 @@ export interface DomainOptions {
 }
 
 export function createDomain(services: Services, access: AccessService, options: DomainOptions = {}): Domain {
-  const store = new FhirStore(services);
+  const store = fhirStoreFor(services);
   // The UPI stamps every Patient with its UPID and every patient-scoped resource with the extension, in the
   // write's own transaction.
   const upi = new UpiService(services.clock);

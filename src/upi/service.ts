@@ -73,7 +73,10 @@ export interface UpiDecision {
 }
 
 export class UpiService {
-  readonly model: CompiledModel;
+  /** The engine's model, compiled for the current population (thresholds rise with log2 of the index size). */
+  model: CompiledModel;
+  #population = 0;
+  #modelCheckedAt = -Infinity;
   // Per transaction: Patient id → UPID, so a bundle of one patient's resources looks it up once.
   readonly #txCache = new WeakMap<Queryable, Map<string, string | null>>();
 
@@ -81,9 +84,24 @@ export class UpiService {
     this.model = model;
   }
 
-  readonly interceptor: WriteInterceptor = async (tx, _ctx: AccessContext, resource, _previous) => {
+  /** Recompiles the model when the index has grown or shrunk notably (checked at most every 10 minutes). */
+  async #refreshModel(tx: Queryable): Promise<void> {
+    const now = this.clock.nowMs();
+    if (now - this.#modelCheckedAt < 10 * 60_000) return;
+    this.#modelCheckedAt = now;
+    const n = (await tx.query<{ n: number }>('SELECT count(*)::int8 AS n FROM upi_persons')).rows[0]!.n;
+    if (this.#population === 0 || n > this.#population * 1.5 || n < this.#population / 1.5) {
+      this.#population = Math.max(n, 1);
+      // Thresholds rise with the index size, but never fall below the reference population's: a small
+      // platform must not link on weaker evidence (precision first).
+      const reference = this.model.model.thresholds.referencePopulation ?? 10_000;
+      this.model = compileModel(this.model.model, Math.max(this.#population, reference));
+    }
+  }
+
+  readonly interceptor: WriteInterceptor = async (tx, ctx: AccessContext, resource, _previous) => {
     if (resource.resourceType === 'Patient') {
-      const d = await this.indexPatient(tx, String(resource.id), resource);
+      const d = await this.indexPatient(tx, String(resource.id), resource, ctx.writeBuilderId ?? '');
       setPatientUpid(resource, d.upid);
       return;
     }
@@ -101,15 +119,23 @@ export class UpiService {
     return upid;
   }
 
+  /** A confirmed link: the Patient keeps `upid` from now on, whatever its demographics (manual links win). */
+  async link(tx: Queryable, patientId: string, upid: string, reason: string): Promise<void> {
+    const old = (await tx.query<{ upid: string }>('SELECT upid FROM upi_persons WHERE patient_id = $1', [patientId])).rows[0];
+    await tx.query('UPDATE upi_persons SET upid = $2, manual = true, updated_at = $3 WHERE patient_id = $1', [patientId, upid, this.clock.now()]);
+    await tx.query('INSERT INTO upi_assignments (patient_id, old_upid, new_upid, reason, score, at) VALUES ($1, $2, $3, $4, NULL, $5)', [patientId, old?.upid ?? null, upid, reason, this.clock.now()]);
+    this.#txCache.get(tx)?.set(patientId, upid);
+  }
+
   /** Matches a Patient against every Patient on the platform and records its UPID (inside the write's tx). */
-  async indexPatient(tx: Queryable, patientId: string, patient: FhirResource): Promise<UpiDecision> {
+  async indexPatient(tx: Queryable, patientId: string, patient: FhirResource, builderId: string): Promise<UpiDecision> {
+    await this.#refreshModel(tx);
     const record = personFromPatient(patient);
     const norm = normalizeRecord(record);
     const keys = [...new Set(blockingKeys(norm))];
     // Two writes of the same person at once must not both mint a UPID: serialise on the blocking keys.
     for (const k of [...keys].sort()) await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`upi:${k}`]);
-    const builderId = ((patient.meta as any)?.tag ?? []).find((t: any) => t?.system === 'https://zusapi.com/accesscontrol/owner')?.code?.replace(/^builder\//, '') ?? null;
-    const existing = (await tx.query<{ upid: string }>('SELECT upid FROM upi_persons WHERE patient_id = $1', [patientId])).rows[0];
+    const existing = (await tx.query<{ upid: string; manual: boolean }>('SELECT upid, manual FROM upi_persons WHERE patient_id = $1', [patientId])).rows[0];
     const candidates = keys.length === 0 ? [] : (await tx.query<{ patient_id: string; upid: string; record: PersonInput }>(
       `SELECT p.patient_id, p.upid, p.record FROM upi_persons p
         WHERE p.patient_id IN (SELECT b.patient_id FROM upi_blocks b WHERE b.block_key = ANY($1::text[]) AND b.patient_id <> $2)
@@ -125,7 +151,9 @@ export class UpiService {
       if (r.outcome === 'match' && (!best || r.score > best.score)) best = { upid: c.upid, score: r.score };
       else if (r.outcome === 'possible') possible.push({ patientId: c.patient_id, score: r.score });
     }
-    const decision: UpiDecision = best
+    const decision: UpiDecision = existing?.manual
+      ? { upid: existing.upid, reason: 'kept', score: null, possible: [] }
+      : best
       ? { upid: best.upid, reason: 'match', score: best.score, possible }
       : existing
         ? { upid: existing.upid, reason: 'kept', score: null, possible }
@@ -134,7 +162,7 @@ export class UpiService {
     await tx.query(
       `INSERT INTO upi_persons (patient_id, builder_id, upid, record, updated_at) VALUES ($1, $2, $3, $4::jsonb, $5)
        ON CONFLICT (patient_id) DO UPDATE SET upid = EXCLUDED.upid, record = EXCLUDED.record, updated_at = EXCLUDED.updated_at`,
-      [patientId, builderId ?? '', decision.upid, JSON.stringify(record), now],
+      [patientId, builderId, decision.upid, JSON.stringify(record), now],
     );
     await tx.query('DELETE FROM upi_blocks WHERE patient_id = $1', [patientId]);
     if (keys.length) await tx.query('INSERT INTO upi_blocks (block_key, patient_id) SELECT k, $2 FROM unnest($1::text[]) AS k ON CONFLICT DO NOTHING', [keys, patientId]);

@@ -91,4 +91,45 @@ describe('universal patient index on the write path', () => {
     assert.equal(upidOfResource(cond), upidOfPatient(pat));
   });
 
+
+  test('Patient/$match returns scored candidates the caller may see, and only those', async () => {
+    const mine = await create(a, patient('Charlotte', 'Hale', '1972-12-01'));
+    await create(b, patient('Charlotte', 'Hale', '1972-12-01'));
+    const body = { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: patient('Charlotte', 'Hale', '1972-12-01') }, { name: 'count', valueInteger: 5 }] };
+    const r = await a.fetch('/fhir/Patient/$match', { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
+    assert.equal(r.status, 200, await r.clone().text());
+    const bundle = (await r.json()) as any;
+    assert.equal(bundle.resourceType, 'Bundle');
+    assert.deepEqual(bundle.entry.map((e: any) => e.resource.id), [mine.id], 'the other builder\'s Patient is not revealed');
+    assert.ok(bundle.entry[0].search.score > 0.9);
+    assert.equal(bundle.entry[0].search.extension[0].valueCode, 'certain');
+    const bad = await a.fetch('/fhir/Patient/$match', { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Patient' }) });
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as any).resourceType, 'OperationOutcome');
+  });
+
+  test('possible matches: listed for the originator, rejected pairs never link, confirmed pairs link and re-stamp', async () => {
+    const first = await create(a, patient('Theodora', 'Quill', '1990-06-15'));
+    const second = await create(a, patient('Theodora', 'Quill', '1990-06-15'));
+    // Hand the index a held pair, as a review queue would receive it.
+    await tp.db.query("INSERT INTO upi_possible_matches (id, patient_id, candidate_id, score, created_at) VALUES ('pm-1', $1, $2, 7.5, now()) ON CONFLICT DO NOTHING", [second.id, first.id]);
+    const other = await tp.createBuilder();
+    const list = (await (await a.fetch('/upi/possible-matches')).json()) as any;
+    assert.ok(list.data.some((m: any) => m.id === 'pm-1' && m.relationships.patient.data.id === second.id));
+    assert.equal(((await (await other.fetch('/upi/possible-matches')).json()) as any).data.some((m: any) => m.id === 'pm-1'), false);
+    assert.equal((await other.fetch('/upi/possible-matches/pm-1/confirm', { method: 'POST' })).status, 404);
+    const obs = await create(a, { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${second.id}` } });
+    const target = (await create(a, patient('Zed', 'Unrelated', '1930-01-01')));
+    await tp.db.query("UPDATE upi_possible_matches SET candidate_id = $1 WHERE id = 'pm-1'", [target.id]);
+    const ok = await a.fetch('/upi/possible-matches/pm-1/confirm', { method: 'POST' });
+    assert.equal(ok.status, 200, await ok.clone().text());
+    const relinked = (await (await a.fetch(`/fhir/Patient/${second.id}`)).json()) as any;
+    assert.equal(upidOfPatient(relinked), upidOfPatient(target));
+    const restamped = (await (await a.fetch(`/fhir/Observation/${obs.id}`)).json()) as any;
+    assert.equal(upidOfResource(restamped), upidOfPatient(target));
+    assert.equal((await a.fetch('/upi/possible-matches/pm-1/reject', { method: 'POST' })).status, 409);
+    // a manual link survives later demographic updates
+    const again = await a.fetch(`/fhir/Patient/${second.id}`, { method: 'PUT', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ ...relinked, gender: 'female' }) });
+    assert.equal(upidOfPatient(await again.json()), upidOfPatient(target));
+  });
 });

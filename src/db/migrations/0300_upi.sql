@@ -5,6 +5,7 @@ CREATE TABLE upi_persons (
   builder_id text NOT NULL,
   upid text NOT NULL,
   record jsonb NOT NULL,
+  manual boolean NOT NULL DEFAULT false,     -- a human confirmed this UPID: matching no longer changes it
   updated_at timestamptz NOT NULL
 );
 CREATE INDEX upi_persons_upid_idx ON upi_persons (upid);

@@ -1,0 +1,121 @@
+// UPI over HTTP: the FHIR Patient/$match operation (scored candidates the caller may see) and review of
+// possible matches (list, confirm, reject; rejected pairs are never linked again).
+import type { FastifyInstance } from 'fastify';
+import { getAccess } from '../access/http.ts';
+import { requireFhir, requirePermission } from '../access/context.ts';
+import { visibleSql } from '../access/policy.ts';
+import { badRequest, notFound, HttpError } from '../platform/errors.ts';
+import type { Services } from '../server/services.ts';
+import type { FhirStore, FhirResource } from '../fhir/store/index.ts';
+import { blockingKeys, compare, normalizeRecord, type PersonInput } from './engine/index.ts';
+import { personFromPatient, UPID_URL, type UpiService } from './service.ts';
+import { readPage, pageLinks } from '../server/jsonapi.ts';
+
+const MATCH_GRADE = 'http://hl7.org/fhir/StructureDefinition/match-grade';
+
+export async function registerUpiRoutes(app: FastifyInstance, services: Services, store: FhirStore, upi: UpiService): Promise<void> {
+  const { db, config } = services;
+
+  app.post('/fhir/Patient/$match', async (request, reply) => {
+    const ctx = getAccess(request);
+    requireFhir(ctx, 'read', 'Patient');
+    const body = request.body as { resourceType?: string; parameter?: { name?: string; resource?: FhirResource; valueInteger?: number; valueBoolean?: boolean }[] } | null;
+    if (body?.resourceType !== 'Parameters') throw badRequest('The body must be a Parameters resource with a `resource` parameter (a Patient)');
+    const param = (n: string) => body.parameter?.find((p) => p.name === n);
+    const patient = param('resource')?.resource;
+    if (patient?.resourceType !== 'Patient') throw badRequest('Parameters.resource must be a Patient');
+    const count = Math.min(Math.max(param('count')?.valueInteger ?? 10, 1), 100);
+    const onlyCertain = param('onlyCertainMatches')?.valueBoolean === true;
+    const norm = normalizeRecord(personFromPatient(patient));
+    const keys = [...new Set(blockingKeys(norm))];
+    if (keys.length === 0) return reply.type('application/fhir+json').send({ resourceType: 'Bundle', type: 'searchset', total: 0, entry: [] });
+    const params: unknown[] = [keys];
+    const vis = visibleSql(ctx, 'r', params);
+    const rows = (await db.query<{ id: string; record: PersonInput; content: FhirResource }>(
+      `SELECT p.patient_id AS id, p.record, r.content FROM upi_persons p
+         JOIN resources r ON r.type = 'Patient' AND r.id = p.patient_id AND NOT r.deleted
+        WHERE p.patient_id IN (SELECT b.patient_id FROM upi_blocks b WHERE b.block_key = ANY($1::text[])) AND ${vis}
+        LIMIT 500`,
+      params,
+    )).rows;
+    const scored = rows
+      .map((row) => ({ row, r: compare(upi.model, norm, normalizeRecord(row.record)) }))
+      .filter((x) => x.r.outcome !== 'no-match' && (!onlyCertain || x.r.outcome === 'match'))
+      .sort((a, b) => b.r.score - a.r.score)
+      .slice(0, count);
+    const grade = (o: string) => (o === 'match' ? 'certain' : 'possible');
+    return reply.type('application/fhir+json').send({
+      resourceType: 'Bundle',
+      type: 'searchset',
+      total: scored.length,
+      entry: scored.map(({ row, r }) => ({
+        fullUrl: `${config.baseUrl}/fhir/Patient/${row.id}`,
+        resource: row.content,
+        search: { mode: 'match', score: Math.round(r.probability * 1000) / 1000, extension: [{ url: MATCH_GRADE, valueCode: grade(r.outcome) }] },
+      })),
+    });
+  });
+
+  // ---- possible matches -------------------------------------------------------------------------------
+  interface PmRow { id: string; patient_id: string; candidate_id: string; score: number; status: string; created_at: Date; decided_at: Date | null }
+  const pmJson = (m: PmRow) => ({
+    type: 'upi/possible-matches',
+    id: m.id,
+    // Only the originator's own patient is named; the candidate (maybe another builder's) is not revealed.
+    attributes: { score: m.score, status: m.status, createdAt: m.created_at.toISOString(), ...(m.decided_at ? { decidedAt: m.decided_at.toISOString() } : {}) },
+    relationships: { patient: { data: { type: 'fhir/Patient', id: m.patient_id } } },
+  });
+  const ownPatientIds = async (builders: string[], ids: string[]) => new Set((await db.query<{ patient_id: string }>('SELECT patient_id FROM upi_persons WHERE patient_id = ANY($1::text[]) AND builder_id = ANY($2::text[])', [ids, builders])).rows.map((r) => r.patient_id));
+
+  app.get('/upi/possible-matches', async (request) => {
+    const ctx = getAccess(request);
+    requirePermission(ctx, 'fhir:update:Patient');
+    const q = request.query as Record<string, unknown>;
+    const { limit, offset } = readPage(q);
+    const status = typeof q['filter[status]'] === 'string' ? (q['filter[status]'] as string) : 'open';
+    const where = `m.status = $2 AND EXISTS (SELECT 1 FROM upi_persons p WHERE p.patient_id = m.patient_id AND p.builder_id = ANY($1::text[]))`;
+    const total = (await db.query<{ n: number }>(`SELECT count(*)::int8 AS n FROM upi_possible_matches m WHERE ${where}`, [ctx.readBuilderIds, status])).rows[0]!.n;
+    const rows = (await db.query<PmRow>(`SELECT * FROM upi_possible_matches m WHERE ${where} ORDER BY m.created_at DESC, m.id LIMIT ${limit} OFFSET ${offset}`, [ctx.readBuilderIds, status])).rows;
+    return { data: rows.map(pmJson), meta: { total }, links: pageLinks(config.baseUrl, '/upi/possible-matches', q, limit, offset, total) };
+  });
+
+  const decide = async (ctx: ReturnType<typeof getAccess>, id: string) => {
+    requirePermission(ctx, 'fhir:update:Patient');
+    const m = (await db.query<PmRow>('SELECT * FROM upi_possible_matches WHERE id = $1', [id])).rows[0];
+    if (!m) throw notFound('Possible match not found');
+    const own = await ownPatientIds(ctx.writeBuilderId ? [ctx.writeBuilderId] : [], [m.patient_id]);
+    if (!own.has(m.patient_id)) throw notFound('Possible match not found');
+    if (m.status !== 'open') throw new HttpError(409, 'conflict', `This possible match was already ${m.status}`);
+    return m;
+  };
+
+  app.post('/upi/possible-matches/:id/reject', async (request) => {
+    const ctx = getAccess(request);
+    const m = await decide(ctx, (request.params as { id: string }).id);
+    const r = await db.query<PmRow>("UPDATE upi_possible_matches SET status = 'rejected', decided_at = $2 WHERE id = $1 AND status = 'open' RETURNING *", [m.id, services.clock.now()]);
+    return { data: pmJson(r.rows[0] ?? m) };
+  });
+
+  app.post('/upi/possible-matches/:id/confirm', async (request) => {
+    const ctx = getAccess(request);
+    const m = await decide(ctx, (request.params as { id: string }).id);
+    // Link: the originator's patient takes the candidate's UPID, and its resources are re-stamped — all through
+    // the store in one transaction, so versions, index rows and webhook events follow.
+    await db.transaction(async (tx) => {
+      const target = (await tx.query<{ upid: string }>('SELECT upid FROM upi_persons WHERE patient_id = $1', [m.candidate_id])).rows[0];
+      if (!target) throw notFound('The candidate no longer exists');
+      await tx.query("UPDATE upi_possible_matches SET status = 'confirmed', decided_at = $2 WHERE id = $1", [m.id, services.clock.now()]);
+      await upi.link(tx, m.patient_id, target.upid, 'confirmed');
+      const patient = await store.read(ctx, 'Patient', m.patient_id, { tx });
+      await store.update(ctx, 'Patient', m.patient_id, patient.resource!, { tx });
+      const dependents = (await tx.query<{ type: string; id: string; content: FhirResource }>(
+        `SELECT type, id, content FROM resources WHERE builder_id = $1 AND NOT deleted AND type <> 'Patient'
+           AND content->'extension' @> $2::jsonb`,
+        [ctx.writeBuilderId, JSON.stringify([{ url: UPID_URL }])],
+      )).rows.filter((r) => JSON.stringify(r.content).includes(`"Patient/${m.patient_id}"`));
+      for (const d of dependents) await store.update(ctx, d.type, d.id, d.content, { tx, platform: true });
+    });
+    const r = await db.query<PmRow>('SELECT * FROM upi_possible_matches WHERE id = $1', [m.id]);
+    return { data: pmJson(r.rows[0]!) };
+  });
+}
