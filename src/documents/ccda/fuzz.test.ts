@@ -8,18 +8,10 @@ import { join } from 'node:path';
 import { convertCcda } from './index.ts';
 import { validateResource } from '../../fhir/validation/index.ts';
 import { CORPUS } from '../../../test/documents/ccda-compare.ts';
+import { seededRandom } from '../../platform/random.ts';
 
-/** Small deterministic PRNG (mulberry32) so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Small deterministic PRNG so a failure can be replayed. */
+const rng = seededRandom;
 
 const BOMB = '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>';
 const XXE = '<?xml version="1.0"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>';

@@ -12,6 +12,7 @@ import { COMPARISON_FIELDS, COMPARISON_LEVELS, compileModel, defaultMatchModel }
 import type { MatchModel } from './model.ts';
 import { normalizeRecord } from './normalize.ts';
 import type { NormalizedPerson, PersonInput } from './normalize.ts';
+import { seededRandom } from '../../platform/random.ts';
 
 export interface EstimateOptions {
   /** Starting model (priors for m, thresholds kept). Defaults to the shipped model. */
@@ -28,15 +29,7 @@ export interface EstimateOptions {
 }
 
 /** Small deterministic PRNG (mulberry32), so estimates are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let t = seed >>> 0;
-  return () => {
-    t = (t + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(t ^ (t >>> 15), 1 | t);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 const PSEUDO_COUNT = 5;
 

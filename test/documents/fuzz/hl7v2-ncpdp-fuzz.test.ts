@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { convertHl7v2, convertHl7v2Batch, parseHl7v2, buildAck } from '../../../src/documents/hl7v2/index.ts';
 import { convertNcpdp } from '../../../src/documents/ncpdp/index.ts';
 import type { ConversionResult } from '../../../src/documents/types.ts';
+import { seededRandom } from '../../../src/platform/random.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CORPORA = resolve(HERE, '../../../../shared/corpora');
@@ -25,17 +26,7 @@ function files(dir: string, ext: string, out: string[] = []): string[] {
   return out;
 }
 
-/** mulberry32: small, fast, seedable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 function mutate(src: string, rand: () => number, alphabet: string[]): string {
   let s = src;
