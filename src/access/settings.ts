@@ -1,3 +1,4 @@
+import { envNumber } from '../platform/config.ts';
 // Settings of the user-facing auth flows. Each has an environment variable and a default; tests change them on
 // `access.settings` directly. Durations are seconds and are measured on the injected clock.
 export interface AuthFlowSettings {
@@ -24,26 +25,19 @@ export interface AuthFlowSettings {
   mailFrom: string;
 }
 
-function int(name: string, fallback: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${JSON.stringify(v)}`);
-  return n;
-}
 
 export function authFlowSettingsFromEnv(): AuthFlowSettings {
   return {
-    passwordSetupTtlSeconds: int('TESSERA_PASSWORD_SETUP_TTL_SECONDS', 7 * 24 * 3600),
-    passwordResetTtlSeconds: int('TESSERA_PASSWORD_RESET_TTL_SECONDS', 3600),
-    verifyEmailTtlSeconds: int('TESSERA_VERIFY_EMAIL_TTL_SECONDS', 7 * 24 * 3600),
-    authorizationCodeTtlSeconds: int('TESSERA_AUTHORIZATION_CODE_TTL_SECONDS', 60),
-    sessionTtlSeconds: int('TESSERA_SESSION_TTL_SECONDS', 30 * 24 * 3600),
-    loginFormTtlSeconds: int('TESSERA_LOGIN_FORM_TTL_SECONDS', 1800),
-    loginMaxFailuresPerAccount: int('TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT', 10),
-    loginMaxFailuresPerIp: int('TESSERA_LOGIN_MAX_FAILURES_PER_IP', 100),
-    loginFailureWindowSeconds: int('TESSERA_LOGIN_FAILURE_WINDOW_SECONDS', 900),
-    passwordMinLength: int('TESSERA_PASSWORD_MIN_LENGTH', 12),
+    passwordSetupTtlSeconds: envNumber('TESSERA_PASSWORD_SETUP_TTL_SECONDS', 7 * 24 * 3600),
+    passwordResetTtlSeconds: envNumber('TESSERA_PASSWORD_RESET_TTL_SECONDS', 3600),
+    verifyEmailTtlSeconds: envNumber('TESSERA_VERIFY_EMAIL_TTL_SECONDS', 7 * 24 * 3600),
+    authorizationCodeTtlSeconds: envNumber('TESSERA_AUTHORIZATION_CODE_TTL_SECONDS', 60),
+    sessionTtlSeconds: envNumber('TESSERA_SESSION_TTL_SECONDS', 30 * 24 * 3600),
+    loginFormTtlSeconds: envNumber('TESSERA_LOGIN_FORM_TTL_SECONDS', 1800),
+    loginMaxFailuresPerAccount: envNumber('TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT', 10),
+    loginMaxFailuresPerIp: envNumber('TESSERA_LOGIN_MAX_FAILURES_PER_IP', 100),
+    loginFailureWindowSeconds: envNumber('TESSERA_LOGIN_FAILURE_WINDOW_SECONDS', 900),
+    passwordMinLength: envNumber('TESSERA_PASSWORD_MIN_LENGTH', 12),
     smtpUrl: process.env.TESSERA_SMTP_URL || undefined,
     mailFrom: process.env.TESSERA_MAIL_FROM ?? 'Tessera <no-reply@tessera.local>',
   };

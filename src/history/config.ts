@@ -1,4 +1,5 @@
 import type { NetworkService } from '../networks/connectors/types.ts';
+import { envNumber } from '../platform/config.ts';
 
 /** Patient-history settings; durations in ms. Network URLs default to the simulator's default ports. */
 export interface HistoryConfig {
@@ -14,7 +15,7 @@ export interface HistoryConfig {
 }
 
 export function loadHistoryConfig(env: NodeJS.ProcessEnv = process.env): HistoryConfig {
-  const n = (k: string, d: number) => (env[k] ? Number(env[k]) : d);
+  const n = (k: string, d: number) => envNumber(k, d, 0, env);
   return {
     networkUrls: {
       commonwell: env.TESSERA_NETWORK_COMMONWELL_URL ?? 'http://127.0.0.1:8091',

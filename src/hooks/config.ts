@@ -1,6 +1,7 @@
 // Webhook settings, read from the environment (durations in milliseconds). `configureHooks` overrides them for
 // one platform instance (tests, embedders) without touching process.env.
 import type { Services } from '../server/services.ts';
+import { envNumber } from '../platform/config.ts';
 
 export interface HookConfig {
   /** delay between failed attempts (spec: 30 minutes) */
@@ -29,13 +30,7 @@ export interface HookConfig {
   secretRotationOverlapMs: number;
 }
 
-function num(name: string, fallback: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got ${JSON.stringify(v)}`);
-  return n;
-}
+const num = (name: string, fallback: number) => envNumber(name, fallback, 0);
 
 function bool(name: string, fallback: boolean): boolean {
   const v = process.env[name];

@@ -22,16 +22,17 @@ export interface Config {
   logLevel: string | undefined;
 }
 
-function int(name: string, fallback: number): number {
-  const v = process.env[name];
+/** A numeric environment variable; a clear error when it is set but not a number (or below `min`). */
+export function envNumber(name: string, fallback: number, min = -Infinity, env: NodeJS.ProcessEnv = process.env): number {
+  const v = env[name];
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${JSON.stringify(v)}`);
+  if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number${min > -Infinity ? ` ≥ ${min}` : ''}, got ${JSON.stringify(v)}`);
   return n;
 }
 
 export function loadConfig(overrides: Partial<Config> = {}): Config {
-  const port = int('PORT', 8080);
+  const port = envNumber('PORT', 8080);
   const host = process.env.HOST ?? '0.0.0.0';
   const base: Config = {
     port,
@@ -40,14 +41,14 @@ export function loadConfig(overrides: Partial<Config> = {}): Config {
     dataDir: resolve(process.env.DATA_DIR ?? './data'),
     baseUrl: (process.env.TESSERA_BASE_URL ?? `http://localhost:${port}`).replace(/\/$/, ''),
     jwtIssuer: process.env.TESSERA_JWT_ISSUER ?? 'tessera',
-    tokenTtlSeconds: int('TESSERA_TOKEN_TTL_SECONDS', 3600),
+    tokenTtlSeconds: envNumber('TESSERA_TOKEN_TTL_SECONDS', 3600),
     masterKey: process.env.TESSERA_MASTER_KEY || undefined,
     adminClientId: process.env.TESSERA_ADMIN_CLIENT_ID || undefined,
     adminClientSecret: process.env.TESSERA_ADMIN_CLIENT_SECRET || undefined,
-    bodyLimitBytes: int('TESSERA_BODY_LIMIT_BYTES', 8 * 1024 * 1024),
-    maxPageSize: int('TESSERA_MAX_PAGE_SIZE', 500),
-    defaultPageSize: int('TESSERA_DEFAULT_PAGE_SIZE', 20),
-    tokenRateLimitPerHour: int('TESSERA_TOKEN_RATE_LIMIT_PER_HOUR', 200),
+    bodyLimitBytes: envNumber('TESSERA_BODY_LIMIT_BYTES', 8 * 1024 * 1024),
+    maxPageSize: envNumber('TESSERA_MAX_PAGE_SIZE', 500),
+    defaultPageSize: envNumber('TESSERA_DEFAULT_PAGE_SIZE', 20),
+    tokenRateLimitPerHour: envNumber('TESSERA_TOKEN_RATE_LIMIT_PER_HOUR', 200),
     logLevel: process.env.LOG_LEVEL,
   };
   return { ...base, ...overrides };
