@@ -32,7 +32,8 @@ export interface PlatformOptions {
   domain?: DomainOptions;
 }
 
-export async function createPlatform(opts: PlatformOptions = {}): Promise<Platform> {
+/** Configuration, logger, clock, the migrated database, keys, and the access service: what every process needs. */
+export async function openServices(opts: Pick<PlatformOptions, 'config' | 'db' | 'clock' | 'logger'> = {}): Promise<{ services: Services; access: AccessService }> {
   const config = loadConfig(opts.config);
   const logger = opts.logger ?? createLogger(config.logLevel);
   const clock = opts.clock ?? (process.env.TESSERA_CLOCK === 'adjustable' ? new AdjustableClock() : systemClock);
@@ -47,8 +48,13 @@ export async function createPlatform(opts: PlatformOptions = {}): Promise<Platfo
     ttlSeconds: config.tokenTtlSeconds,
     tokenRateLimitPerHour: config.tokenRateLimitPerHour,
   });
+  return { services: { config, db, clock, logger, keys }, access };
+}
+
+export async function createPlatform(opts: PlatformOptions = {}): Promise<Platform> {
+  const { services, access } = await openServices(opts);
+  const { config, db } = services;
   const boot = await bootstrap(db, access, { adminClientId: config.adminClientId, adminClientSecret: config.adminClientSecret, demo: opts.demo ?? false });
-  const services: Services = { config, db, clock, logger, keys };
   const domain = createDomain(services, access, opts.domain);
   const app = await buildApp(services, { access, plugins: await capabilityPlugins(services, domain) });
   return {
