@@ -1,18 +1,12 @@
 // The ZusHooks message (spec/003 and notes §6) and its Standard Webhooks signature.
 import { createHmac } from 'node:crypto';
+import type { ChangeEvent } from './events.ts';
 
 export const HOOK_SOURCE = 'com.zushealth.zushooks';
 
 /** What the dispatcher records for one (event, hook); the message is built from it at each attempt. */
-export interface DeliveryPayload {
+export interface DeliveryPayload extends Omit<ChangeEvent, 'lastUpdated'> {
   hookId: string;
-  seq: number;
-  resourceType: string;
-  id: string;
-  versionId: number;
-  builderId: string;
-  upid: string | null;
-  operation: 'UPSERT' | 'DELETE';
   /** message creation time (ISO, seconds): the same on every retry */
   time: string;
 }

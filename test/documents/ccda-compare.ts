@@ -1,7 +1,7 @@
 // Compares our C-CDA conversion with another converter's output (ms-fhir-converter `Expected/`):
 // resources per type, codes, dates and patient demographics. Used by the corpus test and by
 // `node --import tsx test/documents/ccda-compare.ts` to print the table for docs/documents-ccda.md.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { convertCcda } from '../../src/documents/ccda/index.ts';
@@ -9,6 +9,32 @@ import type { FhirResource } from '../../src/documents/types.ts';
 
 export const CORPUS = resolve(fileURLToPath(new URL('../../../shared/corpora/ccda', import.meta.url)));
 export const MS_ROOT = join(CORPUS, 'ms-fhir-converter');
+
+/** Every .xml / .ccda file under `dir`, sorted (the whole corpus by default). */
+export function ccdaFiles(dir: string = CORPUS): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const n of readdirSync(d).sort()) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (/\.(xml|ccda)$/i.test(n)) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Every `reference` string inside a resource. */
+export function references(node: unknown, out: string[] = []): string[] {
+  if (Array.isArray(node)) for (const x of node) references(x, out);
+  else if (typeof node === 'object' && node !== null) {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'reference' && typeof v === 'string') out.push(v);
+      else references(v, out);
+    }
+  }
+  return out;
+}
 
 export interface SampleComparison {
   sample: string;

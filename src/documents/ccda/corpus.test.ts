@@ -4,36 +4,13 @@
 // gaps listed in KNOWN_SHORTFALLS (documented in docs/documents-ccda.md).
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { convertCcda } from './index.ts';
 import { validateResource } from '../../fhir/validation/index.ts';
 import { parseXml } from '../xml/index.ts';
-import { CORPUS, compareSample, expectedPairs } from '../../../test/documents/ccda-compare.ts';
+import { CORPUS, ccdaFiles, compareSample, expectedPairs, references } from '../../../test/documents/ccda-compare.ts';
 
-function corpusFiles(): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const n of readdirSync(d).sort()) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/\.(xml|ccda)$/i.test(n)) out.push(p);
-    }
-  };
-  walk(CORPUS);
-  return out;
-}
 
-function references(node: unknown, out: string[] = []): string[] {
-  if (Array.isArray(node)) for (const x of node) references(x, out);
-  else if (typeof node === 'object' && node !== null) {
-    for (const [k, v] of Object.entries(node)) {
-      if (k === 'reference' && typeof v === 'string') out.push(v);
-      else references(v, out);
-    }
-  }
-  return out;
-}
 
 function narrativeDivs(node: unknown, out: string[] = []): string[] {
   if (Array.isArray(node)) for (const x of node) narrativeDivs(x, out);
@@ -51,7 +28,7 @@ const KNOWN_MALFORMED = ['Basic Occupation Observation Example.xml'];
 
 describe('C-CDA corpus', { skip: present ? false : `corpus not found at ${CORPUS}` }, () => {
   test('every document converts to valid resources with resolvable references', () => {
-    const files = corpusFiles();
+    const files = ccdaFiles();
     assert.ok(files.length > 400, `expected the full corpus, found ${files.length} files`);
     const failures: string[] = [];
     for (const f of files) {

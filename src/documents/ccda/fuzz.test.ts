@@ -3,11 +3,10 @@
 // a clear reason and no entries, or a result whose entries are all valid and whose references resolve.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { convertCcda } from './index.ts';
 import { validateResource } from '../../fhir/validation/index.ts';
-import { CORPUS } from '../../../test/documents/ccda-compare.ts';
+import { CORPUS, ccdaFiles, references } from '../../../test/documents/ccda-compare.ts';
 import { seededRandom } from '../../platform/random.ts';
 
 /** Small deterministic PRNG so a failure can be replayed. */
@@ -52,27 +51,9 @@ const MUTATIONS: Record<string, Mutation> = {
   stripNamespaces: (d) => d.replace(/xmlns(:\w+)?="[^"]*"/g, ''),
 };
 
-function references(node: unknown, out: string[] = []): string[] {
-  if (Array.isArray(node)) for (const x of node) references(x, out);
-  else if (typeof node === 'object' && node !== null) {
-    for (const [k, v] of Object.entries(node)) {
-      if (k === 'reference' && typeof v === 'string') out.push(v);
-      else references(v, out);
-    }
-  }
-  return out;
-}
 
 test('fuzz: mutated C-CDA never throws and is either rejected clearly or valid', { skip: existsSync(CORPUS) ? false : `corpus not found at ${CORPUS}` }, () => {
-  const docs: string[] = [];
-  const walk = (d: string): void => {
-    for (const n of readdirSync(d).sort()) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/\.(xml|ccda)$/i.test(n)) docs.push(readFileSync(p, 'utf8'));
-    }
-  };
-  walk(CORPUS);
+  const docs = ccdaFiles().map((p) => readFileSync(p, 'utf8'));
   // Mostly small documents (fast), some large full ones.
   const small = docs.filter((d) => d.length < 40_000);
   const large = docs.filter((d) => d.length >= 40_000 && d.length < 400_000);
