@@ -228,3 +228,53 @@ describe('data types', () => {
     assert.equal(codeSystemUri('1.2.3.4'), 'urn:oid:1.2.3.4');
   });
 });
+
+describe('header encounter', () => {
+  const serviceEvent = `<documentationOf><serviceEvent classCode="PCPR"><id root="9.9.9.2" extension="se-1"/>
+    <code code="73761001" codeSystem="2.16.840.1.113883.6.96" displayName="Colonoscopy"/>
+    <effectiveTime><low value="20200301090000-0500"/><high value="20200301100000-0500"/></effectiveTime>
+    <performer typeCode="PPRF"><assignedEntity><id root="2.16.840.1.113883.4.6" extension="1111111112"/>
+      <assignedPerson><name><given>Ann</given><family>Surgeon</family></name></assignedPerson></assignedEntity></performer>
+  </serviceEvent></documentationOf>`;
+
+  test('documentationOf/serviceEvent becomes the Encounter of an encounter document without encompassingEncounter', () => {
+    const doc = DOC.replace('<templateId root="2.16.840.1.113883.10.20.22.1.2" extension="2015-08-01"/>', '<templateId root="2.16.840.1.113883.10.20.22.1.6" extension="2015-08-01"/>')
+      .replace('<component><structuredBody>', `${serviceEvent}<component><structuredBody>`);
+    const r = convertCcda(doc);
+    assert.equal(r.ok, true);
+    const [enc, ...more] = byType(r, 'Encounter').filter((e) => (e.identifier as { value?: string }[] | undefined)?.[0]?.value === 'se-1');
+    assert.ok(enc, 'an Encounter from the serviceEvent');
+    assert.equal(more.length, 0);
+    assert.equal(enc.status, 'finished');
+    assert.deepEqual(enc.period, { start: '2020-03-01T09:00:00-05:00', end: '2020-03-01T10:00:00-05:00' });
+    assert.equal((enc.type as { coding: { code: string }[] }[])[0]!.coding[0]!.code, '73761001');
+    const part = (enc.participant as { type: { coding: { code: string }[] }[]; individual: { reference: string } }[])[0]!;
+    assert.equal(part.type[0]!.coding[0]!.code, 'PPRF');
+    assert.match(part.individual.reference, /^Practitioner\//);
+    const [comp] = byType(r, 'Composition');
+    assert.equal((comp.encounter as { reference: string }).reference, `Encounter/${enc.id}`);
+  });
+
+  test("a CCD's care-provision serviceEvent is not an encounter", () => {
+    const r = convertCcda(DOC.replace('<component><structuredBody>', `${serviceEvent}<component><structuredBody>`));
+    assert.equal(r.ok, true);
+    assert.equal(byType(r, 'Encounter').filter((e) => (e.identifier as { value?: string }[] | undefined)?.[0]?.value === 'se-1').length, 0);
+    assert.equal(byType(r, 'Composition')[0]!.encounter, undefined);
+  });
+
+  test('encompassingEncounter wins over the serviceEvent', () => {
+    const doc = DOC.replace('<templateId root="2.16.840.1.113883.10.20.22.1.2" extension="2015-08-01"/>', '<templateId root="2.16.840.1.113883.10.20.22.1.9"/>')
+      .replace('<component><structuredBody>', `${serviceEvent}<componentOf><encompassingEncounter><id root="9.9.9.3" extension="enc-1"/><effectiveTime value="20200301"/></encompassingEncounter></componentOf><component><structuredBody>`);
+    const ids = byType(convertCcda(doc), 'Encounter').map((e) => (e.identifier as { value?: string }[] | undefined)?.[0]?.value);
+    assert.ok(ids.includes('enc-1'));
+    assert.ok(!ids.includes('se-1'));
+  });
+
+  test('a second recordTarget is reported, not silently dropped', () => {
+    const second = '<recordTarget><patientRole><id root="9.9.9.1" extension="twin-b"/><patient><name><family>Twin</family></name></patient></patientRole></recordTarget>';
+    const r = convertCcda(DOC.replace('<author>', `${second}<author>`));
+    assert.equal(r.ok, true);
+    assert.equal(byType(r, 'Patient').length, 1);
+    assert.ok(r.outcome.issue.some((i) => i.code === 'not-supported' && /recordTarget/.test(i.diagnostics ?? '') && (i.expression ?? []).some((x) => x.includes('twin-b'))));
+  });
+});

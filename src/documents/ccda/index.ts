@@ -88,7 +88,7 @@ function convertDocument(xml: string, doc: XmlElement, isFragment: boolean, pati
     ctx.warn('not-supported', 'Only the first recordTarget becomes the Patient; further ones are ignored', `recordTarget/${idKey(path(rt, 'patientRole', 'id')) ?? ''}`);
   }
   const header = headerParties(ctx, doc);
-  const encounterRef = encompassingEncounter(ctx, doc);
+  const encounterRef = encompassingEncounter(ctx, doc) ?? serviceEventEncounter(ctx, doc);
 
   // Body.
   const sections: SectionResult[] = [];
@@ -279,6 +279,62 @@ function encompassingEncounter(ctx: ConversionContext, doc: XmlElement): string 
   const sp = organization(ctx, child(facility, 'serviceProviderOrganization'));
   if (sp !== undefined) e.serviceProvider = { reference: sp };
   return ctx.add(e);
+}
+
+// Document types that record one encounter or procedure (the serviceEvent is that encounter's act),
+// unlike a CCD, Care Plan or Referral whose "care provision" serviceEvent spans the patient's history.
+const ENCOUNTER_DOCS: Record<string, Json | undefined> = {
+  '2.16.840.1.113883.10.20.22.1.3': undefined, // History and Physical
+  '2.16.840.1.113883.10.20.22.1.4': undefined, // Consultation Note
+  '2.16.840.1.113883.10.20.22.1.5': undefined, // Diagnostic Imaging Report
+  '2.16.840.1.113883.10.20.22.1.6': undefined, // Procedure Note
+  '2.16.840.1.113883.10.20.22.1.7': undefined, // Operative Note
+  '2.16.840.1.113883.10.20.22.1.8': { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP', display: 'inpatient encounter' }, // Discharge Summary
+  '2.16.840.1.113883.10.20.22.1.9': undefined, // Progress Note
+  '2.16.840.1.113883.10.20.22.1.13': undefined, // Transfer Summary
+};
+
+/**
+ * documentationOf/serviceEvent → Encounter, when the header has no componentOf/encompassingEncounter:
+ * for documents about one encounter (the types above) or a serviceEvent that is not "care provision"
+ * (PCPR). A CCD's PCPR serviceEvent (the span of care summarised) is not an encounter and gives none
+ * (it stays Composition.event and the CareTeam).
+ */
+function serviceEventEncounter(ctx: ConversionContext, doc: XmlElement): string | undefined {
+  const roots = children(doc, 'templateId').map((t) => t.attrs.root ?? '');
+  const docType = roots.find((r) => r in ENCOUNTER_DOCS);
+  let i = 0;
+  for (const docOf of children(doc, 'documentationOf')) {
+    const se = child(docOf, 'serviceEvent');
+    if (se === undefined) continue;
+    const pos = i++;
+    const classCode = se.attrs.classCode ?? 'ACT';
+    if (docType === undefined && classCode === 'PCPR') continue;
+    const e: FhirResource = { resourceType: 'Encounter', id: ctx.id('Encounter', `serviceEvent:${idKey(child(se, 'id')) ?? `#${pos}`}`) };
+    const ids = collect(children(se, 'id').map(identifier));
+    if (ids.length) e.identifier = ids;
+    const t = timeOf(child(se, 'effectiveTime'));
+    e.status = t.high !== undefined || t.value !== undefined ? 'finished' : t.low !== undefined ? 'in-progress' : 'unknown';
+    e.class = (docType !== undefined ? ENCOUNTER_DOCS[docType] : undefined) ?? encounterClass(child(se, 'code'));
+    const type = codeableConcept(child(se, 'code'), ctx.lookup);
+    if (type !== undefined) e.type = [type];
+    e.subject = { reference: ctx.patientRef };
+    const participants: Json[] = [];
+    for (const perf of children(se, 'performer')) {
+      const p = assignedParty(ctx, child(perf, 'assignedEntity'));
+      if (!p.actor?.startsWith('Practitioner/')) continue;
+      const tc = perf.attrs.typeCode === 'PPRF' || perf.attrs.typeCode === 'SPRF' ? perf.attrs.typeCode : 'PRF';
+      const item: Json = { type: [{ coding: [{ system: PARTICIPATION, code: tc }] }], individual: { reference: p.actor } };
+      const pp = period(timeOf(child(perf, 'time')));
+      if (pp !== undefined) item.period = pp;
+      participants.push(item);
+    }
+    if (participants.length) e.participant = participants;
+    const p = period(t);
+    if (p !== undefined) e.period = p;
+    return ctx.add(e);
+  }
+  return undefined;
 }
 
 function carePlan(ctx: ConversionContext, doc: XmlElement, sections: SectionResult[]): void {
