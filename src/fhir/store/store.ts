@@ -35,6 +35,11 @@ export interface WriteOp {
   patch?: unknown;
   /** If-Match version (the number inside W/"n") */
   ifMatch?: string | null;
+  /**
+   * Platform writers only (`platform: true`): the caller already ran validateResource on this exact resource
+   * (e.g. converter output, which is validated by contract), so the store does not validate it again.
+   */
+  validated?: boolean;
 }
 
 export interface WriteOutcome {
@@ -331,7 +336,7 @@ export class FhirStore {
         if (resource.id !== op.id) throw badRequest(`Resource id '${String(resource.id)}' does not match the URL id '${op.id}'`, [{ code: 'invalid', message: `Resource id does not match the URL id '${op.id}'`, path: `${type}.id` }]);
       }
     }
-    assertValid(resource);
+    if (!(op.validated && opts.platform)) assertValid(resource);
 
     let creating: boolean;
     if (op.action === 'create') {
