@@ -31,6 +31,11 @@ export interface AccessContext {
    * token). Requests touching their data are audited. Absent or empty: no grant in play.
    */
   grantorBuilderIds?: string[];
+  /**
+   * `firstparty=true` on a search: only the acting builders' own data that did not come from a network (no
+   * third-party source tag) — no other builder's shared data (src/access/policy.ts).
+   */
+  firstParty?: boolean;
 }
 
 export function allowsFhir(ctx: AccessContext, action: FhirAction, resourceType: string): boolean {

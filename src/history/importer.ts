@@ -82,7 +82,7 @@ export async function importDocument(
   const binaryId = deterministicUuid(idNamespace, `binary|${doc.documentId}`);
   const docRefId = deterministicUuid(idNamespace, `docref|${doc.documentId}`);
   const provId = deterministicUuid(idNamespace, `provenance|${doc.documentId}`);
-  const binary: FhirResource = { resourceType: 'Binary', id: binaryId, contentType: doc.contentType.split(';')[0]!.trim() || 'application/xml', data: Buffer.from(doc.content, 'utf8').toString('base64') };
+  const binary: FhirResource = { resourceType: 'Binary', id: binaryId, contentType: doc.contentType.split(';')[0]!.trim() || 'application/xml', securityContext: { reference: patientRef }, data: Buffer.from(doc.content, 'utf8').toString('base64') };
   const docRef: FhirResource = {
     resourceType: 'DocumentReference',
     id: docRefId,

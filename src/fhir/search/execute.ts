@@ -2,7 +2,7 @@
 import type { Queryable } from '../../db/types.ts';
 import type { AccessContext } from '../../access/context.ts';
 import { allowsFhir } from '../../access/context.ts';
-import { visibleSql } from '../../access/policy.ts';
+import { viaReferenceSql, visibleSql } from '../../access/policy.ts';
 import { badRequest } from '../../platform/errors.ts';
 import type { FhirResource } from '../store/meta.ts';
 import type { IncludeSpec, ParsedSearch } from './parse.ts';
@@ -136,7 +136,7 @@ async function forwardInclude(db: Queryable, ctx: AccessContext, spec: IncludeSp
   ];
   if (spec.param) conds.push(`ref.param = ${p.add(spec.param)}`);
   if (spec.targetType) conds.push(`ref.target_type = ${p.add(spec.targetType)}`);
-  conds.push('NOT t.deleted', visibleSql(ctx, 't', p.values));
+  conds.push('NOT t.deleted', `(${visibleSql(ctx, 't', p.values)} OR ${viaReferenceSql(ctx, 't', 'ref.type', 'ref.builder_id', p.values)})`);
   const sql = `SELECT ${ROW_COLUMNS('t')} FROM idx_reference ref JOIN resources t ON t.type = ref.target_type AND t.id = ref.target_id
     WHERE ${conds.join(' AND ')} LIMIT ${MAX_INCLUDED}`;
   return (await db.query<SearchRow>(sql, p.values)).rows;
@@ -152,7 +152,8 @@ async function reverseInclude(db: Queryable, ctx: AccessContext, spec: IncludeSp
   ];
   if (spec.sourceType !== '*') conds.push(`ref.type = ${p.add(spec.sourceType)}`);
   if (spec.param) conds.push(`ref.param = ${p.add(spec.param)}`);
-  conds.push('NOT t.deleted', visibleSql(ctx, 't', p.values));
+  const targetOwner = '(SELECT tg.builder_id FROM resources tg WHERE tg.type = ref.target_type AND tg.id = ref.target_id)';
+  conds.push('NOT t.deleted', `(${visibleSql(ctx, 't', p.values)} OR ${viaReferenceSql(ctx, 't', 'ref.target_type', targetOwner, p.values)})`);
   const sql = `SELECT ${ROW_COLUMNS('t')} FROM idx_reference ref JOIN resources t ON t.type = ref.type AND t.id = ref.id
     WHERE ${conds.join(' AND ')} LIMIT ${MAX_INCLUDED}`;
   return (await db.query<SearchRow>(sql, p.values)).rows;

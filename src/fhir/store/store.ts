@@ -9,7 +9,7 @@ import { HttpError, badRequest, conflict, forbidden, gone, notFound, preconditio
 import { newId } from '../../platform/ids.ts';
 import type { AccessContext } from '../../access/context.ts';
 import { allowsFhir, requireFhir } from '../../access/context.ts';
-import { isWritableOwner, visibleSql } from '../../access/policy.ts';
+import { forgetSharing, isWritableOwner, prepareSharing, visibleSql } from '../../access/policy.ts';
 import { isResourceType } from '../definitions/index.ts';
 import { extractIndexEntries } from '../indexing/index.ts';
 import { validateResource } from '../validation/index.ts';
@@ -256,6 +256,7 @@ export class FhirStore {
     const params = searchParamsOf(criteria.replace(/^\?/, ''));
     const q = parseSearch(type, params, { strict: true, defaultCount: limit, maxCount: limit });
     if (q.filters.length === 0) throw badRequest(`Conditional criteria '${criteria}' must contain at least one search parameter`);
+    await prepareSharing(tx, ctx);
     return (await matchIds(tx, ctx, q, { fhirBase: this.fhirBase, now: this.#clock.now() }, limit)).map((r) => r.id);
   }
 
@@ -294,6 +295,7 @@ export class FhirStore {
       if (result.row) prepared.push(result.row);
     }
     await writeRows(tx, prepared);
+    if (prepared.some((r) => r.type === 'Patient')) forgetSharing(ctx);
     return outcomes;
   }
 
@@ -389,6 +391,7 @@ export class FhirStore {
   async read(ctx: AccessContext, type: string, id: string, opts: { tx?: Queryable } = {}): Promise<StoredVersion> {
     assertResourceType(type);
     requireFhir(ctx, 'read', type);
+    await prepareSharing(opts.tx ?? this.#db, ctx);
     const p = new SqlParams();
     const sql = `SELECT r.version_id, r.last_updated, r.deleted, r.content FROM resources r
       WHERE r.type = ${p.add(type)} AND r.id = ${p.add(id)} AND ${visibleSql(ctx, 'r', p.values)}`;
@@ -402,6 +405,7 @@ export class FhirStore {
     assertResourceType(type);
     requireFhir(ctx, 'read', type);
     if (!/^\d{1,9}$/.test(versionId)) throw notFound(`${type}/${id}/_history/${versionId} not found`);
+    await prepareSharing(opts.tx ?? this.#db, ctx);
     const p = new SqlParams();
     const sql = `SELECT v.version_id, v.last_updated, v.deleted, v.content FROM resource_versions v
       WHERE v.type = ${p.add(type)} AND v.id = ${p.add(id)} AND v.version_id = ${p.add(Number(versionId))} AND ${visibleSql(ctx, 'v', p.values)}`;
@@ -415,7 +419,13 @@ export class FhirStore {
   async search(ctx: AccessContext, type: string, params: [string, string][], opts: { strict?: boolean; tx?: Queryable } = {}): Promise<{ query: ParsedSearch; result: SearchResult }> {
     assertResourceType(type);
     requireFhir(ctx, 'read', type);
+    // firstparty=true (notes §5): only the caller's own, non-third-party data (src/access/policy.ts)
+    const fp = params.filter(([k]) => k === 'firstparty');
+    if (fp.some(([, v]) => v !== 'true' && v !== 'false')) throw badRequest("firstparty must be 'true' or 'false'", [{ code: 'invalid', message: "firstparty must be 'true' or 'false'", path: 'firstparty' }]);
+    if (fp.some(([, v]) => v === 'true')) ctx = { ...ctx, firstParty: true };
+    if (fp.length) params = params.filter(([k]) => k !== 'firstparty');
     const query = parseSearch(type, params, { strict: opts.strict ?? false, defaultCount: this.#config.defaultPageSize, maxCount: this.#config.maxPageSize });
+    await prepareSharing(opts.tx ?? this.#db, ctx);
     const result = await executeSearch(opts.tx ?? this.#db, ctx, query, { fhirBase: this.fhirBase, now: this.#clock.now() });
     return { query, result };
   }
@@ -426,6 +436,7 @@ export class FhirStore {
       assertResourceType(h.type);
       requireFhir(ctx, 'read', h.type);
     }
+    await prepareSharing(this.#db, ctx);
     const p = new SqlParams();
     const conds = [visibleSql(ctx, 'v', p.values)];
     if (h.type) conds.push(`v.type = ${p.add(h.type)}`);
