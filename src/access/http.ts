@@ -37,7 +37,9 @@ function isPublic(url: string): boolean {
     || path === '/oauth/token' || path === '/oauth/authorize' || path === '/oauth/revoke'
     // the mailed token (or the email, for a reset request) is the credential of these
     || path === '/auth/password-reset' || path === '/auth/password-reset-requests' || path === '/auth/verify-email'
-    || path.startsWith('/.well-known/') || path === '/' || path === '/openapi.json';
+    || path.startsWith('/.well-known/') || path === '/' || path === '/openapi.json'
+    // push feeds: the network's own secret is the credential (src/feeds/http.ts)
+    || path === '/feeds/hl7v2' || path === '/feeds/pharmacy';
 }
 
 /** Client credentials of a token/revocation request: HTTP Basic (RFC 6749 §2.3.1) or body parameters. */

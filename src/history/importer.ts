@@ -2,11 +2,12 @@
 // the converted resources (re-pointed at the builder's own Patient), the original document as Binary, a
 // DocumentReference describing it, and a Provenance linking every written resource to it. One transaction per
 // document; deterministic ids make a re-import of the same document a no-op.
-import type { Database } from '../db/types.ts';
+import type { Database, Queryable } from '../db/types.ts';
 import type { AccessContext } from '../access/context.ts';
 import type { FhirStore, FhirResource, WriteOp } from '../fhir/store/index.ts';
 import type { ConversionResult } from '../documents/types.ts';
 import { deterministicUuid } from '../platform/ids.ts';
+import { validateResource } from '../fhir/validation/index.ts';
 
 export const SOURCE_TAG_SYSTEM = 'https://zusapi.com/thirdparty/source';
 
@@ -62,6 +63,19 @@ async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 5): Promise<T
   }
 }
 
+/** Optional hooks for callers that must serialise writes (push feeds: later events of one visit). */
+export interface ImportHooks {
+  /** advisory locks taken (in this order) at the start of the write transaction */
+  lockKeys?: string[];
+  /** inside the transaction, after the locks: drop converted resources that must not be written */
+  filter?: (tx: Queryable, resources: FhirResource[]) => Promise<FhirResource[]>;
+  /**
+   * The converter already validated every resource it returned (C-CDA does, by contract): the importer and the
+   * store do not validate them again. Otherwise the importer validates each one and drops (and counts) the invalid.
+   */
+  validated?: boolean;
+}
+
 export async function importDocument(
   db: Database,
   store: FhirStore,
@@ -70,13 +84,23 @@ export async function importDocument(
   doc: SourceDocument,
   result: ConversionResult,
   idNamespace: string,
+  hooks: ImportHooks = {},
 ): Promise<ImportCounts> {
-  const resources = result.bundle.entry.map((e) => structuredClone(e.resource));
+  // The result is ours to change (no copy: re-pointing in place is a good part of the import's cost otherwise).
+  const resources = result.bundle.entry.map((e) => e.resource);
   // The document's own Patient is the builder's patient: drop it and re-point references to it.
   const converted = resources.filter((r) => r.resourceType === 'Patient');
   const patientRef = `Patient/${patientId}`;
   const from = new Set(converted.map((p) => `Patient/${p.id}`));
-  const kept = resources.filter((r) => r.resourceType !== 'Patient');
+  let skippedInvalid = result.stats.dropped;
+  const kept = resources.filter((r) => {
+    if (r.resourceType === 'Patient') return false;
+    if (hooks.validated) return true;
+    // spec/002: resources failing FHIR validation are not written and not fatal; they are counted.
+    const invalid = validateResource(r).some((i) => i.severity === 'error');
+    if (invalid) skippedInvalid++;
+    return !invalid;
+  });
   if (from.size) for (const r of kept) repoint(r, from, patientRef);
 
   const binaryId = deterministicUuid(idNamespace, `binary|${doc.documentId}`);
@@ -105,8 +129,15 @@ export async function importDocument(
     entity: [{ role: 'source', what: { reference: `DocumentReference/${docRefId}` } }],
   };
   const all = [...kept, binary, docRef, provenance].map((r) => withSourceTag(r, doc.source));
-  const ops: WriteOp[] = all.map((r) => ({ action: 'update', type: r.resourceType, id: String(r.id), resource: r }));
-  const outcomes = await retryOnConflict(() => db.transaction((tx) => store.writeBatch(tx, ctx, ops, { platform: true, tx })));
+  // Validated above (or by the converter), and the Binary is base64 of a Buffer: the store need not check these
+  // again (it is the costliest step per resource). The DocumentReference and Provenance are checked by the store.
+  const prevalidated = new Set<FhirResource>([...all.slice(0, kept.length), all[kept.length]!]);
+  const opsOf = (rs: FhirResource[]): WriteOp[] => rs.map((r) => ({ action: 'update', type: r.resourceType, id: String(r.id), resource: r, validated: prevalidated.has(r) }));
+  const outcomes = await retryOnConflict(() => db.transaction(async (tx) => {
+    for (const k of hooks.lockKeys ?? []) await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [k]);
+    const rs = hooks.filter ? await hooks.filter(tx, all) : all;
+    return store.writeBatch(tx, ctx, opsOf(rs), { platform: true, tx });
+  }));
   const unchanged = outcomes.filter((o) => o.outcome === 'unchanged').length;
-  return { written: outcomes.length - unchanged, unchanged, skippedInvalid: result.stats.dropped };
+  return { written: outcomes.length - unchanged, unchanged, skippedInvalid };
 }

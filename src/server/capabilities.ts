@@ -6,12 +6,16 @@ import type { Domain } from './domain.ts';
 import { registerHookRoutes } from '../hooks/http.ts';
 import { registerHistoryRoutes } from '../history/http.ts';
 import { registerUpiRoutes } from '../upi/http.ts';
+import { registerSubscriptionRoutes } from '../subscriptions/http.ts';
+import { registerFeedRoutes } from '../feeds/http.ts';
 
 export async function capabilityPlugins(services: Services, domain: Domain): Promise<((app: FastifyInstance) => Promise<void>)[]> {
   return [
     async (app) => { await registerFhirRoutes(app, services, domain.store); },
     (app) => registerUpiRoutes(app, services, domain.store, domain.upi),
     (app) => registerHistoryRoutes(app, services, domain.history),
+    (app) => registerSubscriptionRoutes(app, services, domain.subscriptions),
     (app) => registerHookRoutes(app, services),
+    (app) => registerFeedRoutes(app, services, domain),
   ];
 }

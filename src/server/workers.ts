@@ -5,6 +5,8 @@ import type { Services } from './services.ts';
 import type { Domain } from './domain.ts';
 import { historyWorker } from '../history/worker.ts';
 import { hookWorker } from '../hooks/worker.ts';
+import { subscriptionWorker } from '../subscriptions/worker.ts';
+import { feedsWorker } from '../feeds/worker.ts';
 
 export interface Worker {
   name: string;
@@ -16,7 +18,7 @@ export type WorkerFactory = (services: Services, domain: Domain) => Promise<Work
 
 /** Registered worker factories, in start order. */
 export function workerFactories(): WorkerFactory[] {
-  return [historyWorker, hookWorker];
+  return [historyWorker, hookWorker, subscriptionWorker, feedsWorker];
 }
 
 export async function startWorkers(services: Services, domain: Domain): Promise<Worker[]> {
