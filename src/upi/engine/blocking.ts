@@ -37,6 +37,18 @@ export const DEFAULT_BLOCKING_RULES: readonly BlockingRule[] = [
   { name: 'city-yr', fields: ['locality', 'birthDate'], key: (r) => both(r.zip5 || r.city, r.birthDate.slice(0, 4)) },
   { name: 'addr', fields: ['street', 'locality'], key: (r) => (r.houseNumber !== '' && r.street !== '' ? `${r.houseNumber} ${r.street}|${r.zip5 || r.city}` : '') },
   { name: 'zip-gi', fields: ['locality', 'given'], key: (r) => both(r.zip5, r.given.slice(0, 1)) },
+  // First three letters of both names, order-free: survives a wrong birth date together with a
+  // misspelling that changes the sound ("Wason" / "Watson", "Shaw" / "Shasw").
+  { name: 'names-pre', fields: ['given', 'family'], key: (r) => (r.given.length >= 2 && r.family.length >= 2 ? [r.given.slice(0, 3), r.family.slice(0, 3)].sort().join('|') : '') },
+  // Surname sound + town: survives a missing first name and a wrong birth date.
+  { name: 'fam-town', fields: ['family', 'locality'], key: (r) => both(r.familyPhonetic, r.zip5 || r.city) },
+  // First-name sound + town: survives a missing or changed surname and a wrong birth date.
+  { name: 'giv-town', fields: ['given', 'locality'], key: (r) => both(r.givenPhonetic, r.zip5 || r.city) },
+  // Surname sound + first initial (the classic Soundex-and-initial block): survives a wrong birth
+  // date together with a misspelt first name.
+  { name: 'fam-gi', fields: ['family', 'given'], key: (r) => both(r.familyPhonetic, r.given.slice(0, 1)) },
+  // The first five characters of the mailbox name: survives typos later in the address and in the domain.
+  { name: 'mailbox-pre', fields: ['email'], key: (r) => { const at = r.email.indexOf('@'); return at >= 5 ? r.email.slice(0, 5) : ''; } },
 ];
 
 /** Blocking keys of a record, prefixed with the rule name ("dob:19710624"). */

@@ -54,7 +54,7 @@ function givenLevel(a: string, b: string, aTokens: string[], bTokens: string[], 
   const jw = jaroWinkler(a, b);
   if (jw >= 0.92 || (Math.min(a.length, b.length) >= 4 && editDistance(a, b, 1) <= 1)) return G.fuzzy;
   if (aSound !== '' && aSound === bSound) return G.phonetic;
-  if (jw >= 0.8 || sameLetters(a, b)) return G.weak;
+  if (jw >= 0.8 || sameLetters(a, b) || letterOverlap(a, b) >= 0.8) return G.weak;
   return G.disagree;
 }
 
@@ -68,13 +68,34 @@ function familyLevel(a: string, b: string, aTokens: string[], bTokens: string[],
     for (const t of aTokens) if (t.length >= 3 && bTokens.includes(t)) return F.compound;
   }
   if (aSound !== '' && aSound === bSound) return F.phonetic;
-  if (jw >= 0.8 || sameLetters(a, b)) return F.weak;
+  if (jw >= 0.8 || sameLetters(a, b) || letterOverlap(a, b) >= 0.8) return F.weak;
   return F.disagree;
 }
 
-/** Same letters in another order ("nleaeor" / "eleanor"): scrambled typing, not another name. */
+const letterCounts = new Int16Array(128);
+/**
+ * Dice coefficient of the two names' letter multisets (2·shared / (|a| + |b|)), for names of
+ * similar length: scrambled and doubled keystrokes ("hnoan" / "noah", "hehray" / "harvey") keep
+ * most letters, different names do not ("ava" / "mia" 0.33, "mason" / "mark" 0.44).
+ */
+function letterOverlap(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2 || Math.min(a.length, b.length) < 2) return 0;
+  letterCounts.fill(0);
+  for (let i = 0; i < a.length; i++) letterCounts[a.charCodeAt(i) & 127]!++;
+  let shared = 0;
+  for (let i = 0; i < b.length; i++) {
+    const c = b.charCodeAt(i) & 127;
+    if (letterCounts[c]! > 0) {
+      letterCounts[c]!--;
+      shared++;
+    }
+  }
+  return (2 * shared) / (a.length + b.length);
+}
+
+/** Same letters in another order ("nleaeor" / "eleanor", "oel" / "leo"): scrambled typing, not another name. */
 function sameLetters(a: string, b: string): boolean {
-  if (a.length !== b.length || a.length < 4) return false;
+  if (a.length !== b.length || a.length < 3) return false;
   let sumA = 0;
   let sumB = 0;
   let xorA = 0;
@@ -135,7 +156,11 @@ function birthDateLevel(a: string, b: string): number {
   // Day and month swapped (US vs European entry) counts as a typo.
   const swapped = a.slice(0, 4) === b.slice(0, 4) && a.slice(4, 6) === b.slice(6, 8) && a.slice(6, 8) === b.slice(4, 6);
   if (edits <= 1 || swapped) return D.typo;
-  if (edits <= 2 || Math.abs(daysFromYmd(a) - daysFromYmd(b)) <= 366) return D.near;
+  // Then by distance, as Splink's date-of-birth comparison: within a month, a year, ten years.
+  const days = Math.abs(daysFromYmd(a) - daysFromYmd(b));
+  if (days <= 31) return D.month;
+  if (edits <= 2 || days <= 366) return D.year;
+  if (days <= 3660) return D.decade;
   return D.disagree;
 }
 
@@ -179,13 +204,25 @@ function phoneLevel(a: string, b: string): number {
 function emailLevel(a: string, b: string): number {
   if (a === '' || b === '') return MISSING;
   if (a === b) return 0;
-  // Typos only. The same mailbox name at another domain is another mailbox (and mailbox names
-  // derive from personal names, so they agree for namesakes); differing numbers ("jo.smith17" /
-  // "jo.smith") are different accounts, often of relatives.
+  // Mailbox names derive from personal names: the same mailbox at another domain is a namesake's
+  // account, and another number ("jo.smith17" / "jo.smith") another account, often a relative's.
+  // Short mailboxes ("aw@", "tw@") are initials: one changed letter is another person.
   const la = a.slice(0, a.lastIndexOf('@'));
   const lb = b.slice(0, b.lastIndexOf('@'));
-  if (la.replace(/\D/g, '') !== lb.replace(/\D/g, '')) return 2;
-  return editDistance(a, b, 2) <= 2 ? 1 : 2;
+  const shortest = Math.min(la.length, lb.length);
+  const localBudget = shortest >= 8 ? 2 : shortest >= 5 ? 1 : 0;
+  const localEdits = editDistance(la, lb, 3);
+  const da = la.replace(/\D/g, '');
+  const db = lb.replace(/\D/g, '');
+  // "fuzzy": a typo or two in one address, the digits unchanged.
+  if (da === db && localEdits <= localBudget && editDistance(a, b, 2) <= 2) return 1;
+  // "weak": heavier corruption — mailbox names within the budget (plus one), a dropped digit at
+  // most, domains alike (Jaro–Winkler ≥ 0.88, Splink's email threshold). Its weight is whatever
+  // EM makes of it.
+  const digitsCompatible = da === db || (da !== '' && db !== '' && Math.abs(da.length - db.length) === 1 && (da.startsWith(db) || db.startsWith(da)));
+  if (digitsCompatible && shortest >= 4 && localEdits <= localBudget + 1 &&
+    jaroWinkler(a.slice(la.length + 1), b.slice(lb.length + 1)) >= 0.88) return 2;
+  return 3;
 }
 
 function ssnLevel(a: string, b: string): number {
@@ -264,7 +301,7 @@ export function conflictBetween(a: NormalizedPerson, b: NormalizedPerson, levels
     reasons?.push('birth dates a generation apart');
   }
   // Household members share address, phone, email and surname, but not first name and birth date.
-  if (rules.household && givenDisagrees && d >= D.near) {
+  if (rules.household && givenDisagrees && d > D.typo) {
     if (result === Conflict.None) result = Conflict.Soft;
     reasons?.push('different given name and birth date');
   }

@@ -6,12 +6,12 @@ import { readFileSync } from 'node:fs';
 export const COMPARISON_LEVELS = {
   given: ['exact', 'nickname', 'fuzzy', 'phonetic', 'initial', 'weak', 'disagree'],
   family: ['exact', 'fuzzy', 'compound', 'phonetic', 'weak', 'disagree'],
-  birthDate: ['exact', 'typo', 'near', 'disagree'],
+  birthDate: ['exact', 'typo', 'month', 'year', 'decade', 'disagree'],
   sex: ['exact', 'disagree'],
   street: ['exact', 'fuzzy', 'otherUnit', 'sameStreet', 'disagree'],
   locality: ['zipCity', 'zip', 'city', 'cityFuzzy', 'zip3', 'disagree'],
   phone: ['exact', 'fuzzy', 'disagree'],
-  email: ['exact', 'fuzzy', 'disagree'],
+  email: ['exact', 'fuzzy', 'weak', 'disagree'],
   ssn: ['exact', 'typo', 'disagree'],
   mrn: ['exact', 'disagree'],
 } as const;
