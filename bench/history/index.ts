@@ -1,14 +1,14 @@
 // bench:history — patient-history jobs against the network simulator (zero latency, 10 documents per job:
 // 5 per EHR network, chartBuildType pro-ehr-only). Reports single-job POST→done latency (p50/p99), and for
-// N jobs at once: jobs/min and resources written/s. Usage:
+// N jobs at once: jobs/min and resources written/s. The simulator runs as its own process (`tessera
+// network-sim`), as the external networks would; the platform (API + workers) runs in this one. Usage:
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/tessera_bench_history npm run bench:history -- [jobs=1000]
 import os from 'node:os';
 import pg from 'pg';
 import { createPlatform } from '../../src/server/platform.ts';
 import { startWorkers, stopWorkers } from '../../src/server/workers.ts';
-import { startSimulator } from '../../src/networks/sim/server.ts';
-import { DEFAULT_CORPORA } from '../../src/networks/sim/cli.ts';
 import { roleByName } from '../../src/access/roles.ts';
+import { startSimulatorProcess } from '../../test/helpers/processes.ts';
 
 const JOBS = Number(process.argv[2] ?? 1000);
 const SINGLE = 20;
@@ -33,11 +33,18 @@ const pct = (xs: number[], p: number) => {
 
 async function main() {
   await freshDatabase();
-  const sim = await startSimulator({ corporaDir: DEFAULT_CORPORA, people: 0, seed: 99, documentsPerPerson: 5 });
+  const sim = await startSimulatorProcess(['--people', '0', '--seed', '99', '--documents', '5']);
+  process.once('exit', () => sim.child.kill());
   // everyone at both EHR networks: a fixed 10 documents per job
   const { generateDemographics, prng } = await import('../../src/networks/sim/people.ts');
   const rnd = prng(99);
-  for (let i = 0; i < JOBS + SINGLE; i++) sim.addPerson(generateDemographics(rnd), { networks: ['commonwell', 'carequality'], documentsPerNetwork: 5 });
+  const people = Array.from({ length: JOBS + SINGLE }, () => generateDemographics(rnd));
+  for (let i = 0; i < people.length; i += 50) {
+    await Promise.all(people.slice(i, i + 50).map(async (demographics) => {
+      const r = await fetch(`${sim.admin}/admin/people`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ demographics, networks: ['commonwell', 'carequality'], documentsPerNetwork: 5 }) });
+      if (r.status !== 201) throw new Error(`simulator refused a person: ${r.status} ${await r.text()}`);
+    }));
+  }
   const platform = await createPlatform({
     config: { port: 0, host: '127.0.0.1', logLevel: 'warn', tokenRateLimitPerHour: 1_000_000 },
     domain: { history: { networkUrls: sim.urls, pollMs: 20, concurrencyPerNetwork: Number(process.env.TESSERA_HISTORY_CONCURRENCY ?? 8) } },
@@ -55,10 +62,9 @@ async function main() {
     return { status: r.status, body: (await r.json()) as any };
   };
   const patients: string[] = [];
-  for (let i = 0; i < sim.people.length; i += 50) {
-    const batch = sim.people.slice(i, i + 50);
-    const ids = await Promise.all(batch.map(async (p) => {
-      const d = p.demographics;
+  for (let i = 0; i < people.length; i += 50) {
+    const batch = people.slice(i, i + 50);
+    const ids = await Promise.all(batch.map(async (d) => {
       const r = await call('POST', '/fhir/Patient', { resourceType: 'Patient', name: [{ family: d.family, given: [d.given] }], gender: d.gender, birthDate: d.birthDate, address: [{ line: [d.line], city: d.city, state: d.state, postalCode: d.postalCode }] });
       return r.body.id as string;
     }));
@@ -116,7 +122,7 @@ async function main() {
   console.log(JSON.stringify(result, null, 2));
   await stopWorkers(workers);
   await platform.close();
-  await sim.close();
+  await sim.kill();
 }
 
 main().catch((err) => {

@@ -157,7 +157,8 @@ export class HistoryRunner {
               errors.push(`document ${d.id}: could not be transformed (${result.outcome.issue[0]?.diagnostics ?? 'unknown error'})`);
               continue;
             }
-            await importOrFail(d.id, () => importDocument(this.db, this.store, ctx, job.patient_id, { source: service, documentId: `${service}:${d.id}`, contentType: got.contentType, content: got.content, typeCode: d.typeCode, typeDisplay: d.typeDisplay, date: d.date }, result, ns));
+            // C-CDA output is validated by the converter (documents/types.ts: only resources that passed validation).
+            await importOrFail(d.id, () => importDocument(this.db, this.store, ctx, job.patient_id, { source: service, documentId: `${service}:${d.id}`, contentType: got.contentType, content: got.content, typeCode: d.typeCode, typeDisplay: d.typeDisplay, date: d.date }, result, ns, { validated: true }));
           }
         }
       } else {

@@ -57,6 +57,25 @@ export function generateDemographics(rnd: () => number): Demographics {
 
 const norm = (s: string | undefined) => (s ?? '').normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^a-z0-9]/g, '');
 
+interface NormalizedDemographics {
+  family: string;
+  given: string;
+  postalCode: string;
+  line: string;
+  phone: string;
+}
+
+// Discovery scores every person on the network: normalise each person (and each query) once, not per comparison.
+const normalized = new WeakMap<object, NormalizedDemographics>();
+function normalize(d: Partial<Demographics>): NormalizedDemographics {
+  let n = normalized.get(d);
+  if (!n) {
+    n = { family: norm(d.family), given: norm(d.given), postalCode: norm(d.postalCode).slice(0, 5), line: norm(d.line), phone: norm(d.phone).slice(-10) };
+    normalized.set(d, n);
+  }
+  return n;
+}
+
 /** The simulator's own (deliberately simple) matcher: a weighted agreement score in [0, 1]. */
 export function matchScore(query: Partial<Demographics>, person: Demographics): number {
   let score = 0;
@@ -66,13 +85,15 @@ export function matchScore(query: Partial<Demographics>, person: Demographics): 
     total += w;
     if (agree) score += w;
   };
-  add(3, query.family ? norm(query.family) === norm(person.family) : null);
-  add(2, query.given ? norm(query.given) === norm(person.given) || norm(person.given).startsWith(norm(query.given)) : null);
+  const q = normalize(query);
+  const p = normalize(person);
+  add(3, query.family ? q.family === p.family : null);
+  add(2, query.given ? q.given === p.given || p.given.startsWith(q.given) : null);
   add(3, query.birthDate ? query.birthDate === person.birthDate : null);
   add(1, query.gender ? query.gender === person.gender : null);
-  add(1, query.postalCode ? norm(query.postalCode).slice(0, 5) === norm(person.postalCode).slice(0, 5) : null);
-  add(1, query.line ? norm(query.line) === norm(person.line) : null);
-  add(1, query.phone && person.phone ? norm(query.phone).slice(-10) === norm(person.phone).slice(-10) : null);
+  add(1, query.postalCode ? q.postalCode === p.postalCode : null);
+  add(1, query.line ? q.line === p.line : null);
+  add(1, query.phone && person.phone ? q.phone === p.phone : null);
   return total === 0 ? 0 : Math.round((score / total) * 1000) / 1000;
 }
 
