@@ -1,5 +1,5 @@
 // Creating, listing and cancelling patient-history jobs (spec/002, notes §4).
-import type { Database } from '../db/types.ts';
+import type { Database, Queryable } from '../db/types.ts';
 import type { Clock } from '../platform/clock.ts';
 import { newId } from '../platform/ids.ts';
 import { HttpError, badRequest, notFound, unprocessable, type ErrorDetail } from '../platform/errors.ts';
@@ -28,6 +28,20 @@ export interface CreateJobInput {
   body: unknown;
   /** why the job runs, shown on the job (API request, or a refresh trigger) */
   reason?: string;
+}
+
+/** A job the platform starts by itself (subscription refreshes): no request validation, consent attested by the enrollment. */
+export interface RefreshJobInput {
+  builderId: string;
+  patientId: string;
+  practitionerId: string;
+  practitioner: { npi: string; name?: string; role?: string };
+  /** history services to query; the ones this runner lacks are left out */
+  services: string[];
+  /** why the job runs, shown on the job (e.g. `appointment:<id>`) */
+  reason: string;
+  runAt?: Date;
+  priority?: boolean;
 }
 
 const err = (message: string, pointer: string, code = 'invalid'): ErrorDetail => ({ code, message, path: pointer });
@@ -130,6 +144,34 @@ export class HistoryService {
     this.onEnqueued(services);
     const loaded = (await loadJob(this.db, id))!;
     return jobJson(loaded.job, loaded.providers);
+  }
+
+  /**
+   * Creates a job for a system trigger (subscriptions), inside `tx` when given (the caller wakes the runners with
+   * onEnqueued after its commit). Returns the job id, or null when none of the services is available.
+   */
+  async createRefreshJob(input: RefreshJobInput, tx?: Queryable): Promise<{ id: string; services: NetworkService[] } | null> {
+    const services = input.services.filter((s) => this.queues.has(s as NetworkService)) as NetworkService[];
+    if (services.length === 0) return null;
+    const now = this.clock.now();
+    const runAt = input.runAt ?? now;
+    const chartBuildType = Object.entries(CHART_BUILD_TYPES).find(([, list]) => list.length === services.length && list.every((s) => services.includes(s)))?.[0] ?? 'subscription-refresh';
+    const id = newId();
+    const write = async (q: Queryable) => {
+      await q.query(
+        `INSERT INTO patient_history_jobs (id, builder_id, patient_id, practitioner_id, practitioner, request_consent, chart_build_type, priority, target_date, run_at, status, reason, created_at, last_updated_at)
+         VALUES ($1,$2,$3,$4,$5::jsonb,true,$6,$7,NULL,$8,'initialize',$9,$10,$10)`,
+        [id, input.builderId, input.patientId, input.practitionerId, JSON.stringify(input.practitioner), chartBuildType, input.priority === true, runAt, input.reason, now],
+      );
+      await q.query(`INSERT INTO patient_history_providers (job_id, service, status) SELECT $1, s, 'initialize' FROM unnest($2::text[]) AS s`, [id, services]);
+      for (const s of services) await this.queues.get(s)!.enqueue(q, [{ payload: { jobId: id, service: s }, groupKey: id, dedupeKey: `${id}:${s}`, runAt }]);
+    };
+    if (tx) await write(tx);
+    else {
+      await this.db.transaction(write);
+      this.onEnqueued(services);
+    }
+    return { id, services };
   }
 
   /**

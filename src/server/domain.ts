@@ -5,6 +5,8 @@ import type { AccessService } from '../access/service.ts';
 import { HistoryService } from '../history/service.ts';
 import { loadHistoryConfig, type HistoryConfig } from '../history/config.ts';
 import { UpiService } from '../upi/service.ts';
+import { SubscriptionService } from '../subscriptions/service.ts';
+import { loadSubscriptionsConfig, type SubscriptionsConfig } from '../subscriptions/config.ts';
 import type { Services } from './services.ts';
 
 export interface Domain {
@@ -12,10 +14,12 @@ export interface Domain {
   access: AccessService;
   history: HistoryService;
   upi: UpiService;
+  subscriptions: SubscriptionService;
 }
 
 export interface DomainOptions {
   history?: Partial<HistoryConfig>;
+  subscriptions?: Partial<SubscriptionsConfig>;
 }
 
 export function createDomain(services: Services, access: AccessService, options: DomainOptions = {}): Domain {
@@ -26,5 +30,9 @@ export function createDomain(services: Services, access: AccessService, options:
   store.addWriteInterceptor(upi.interceptor);
   // Grant-access AuditEvents go through the same store (and its interceptors).
   access.auditStore = store;
-  return { store, access, upi, history: new HistoryService(services.db, services.clock, store, { ...loadHistoryConfig(), ...options.history }) };
+  const history = new HistoryService(services.db, services.clock, store, { ...loadHistoryConfig(), ...options.history });
+  // Subscriptions record refresh triggers (appointments, discharges, dispenses, fixed demographics) in the write's transaction.
+  const subscriptions = new SubscriptionService(services.db, services.clock, store, history, { ...loadSubscriptionsConfig(), ...options.subscriptions });
+  store.addWriteInterceptor(subscriptions.interceptor);
+  return { store, access, upi, history, subscriptions };
 }
