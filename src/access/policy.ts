@@ -70,6 +70,8 @@ export function configureSharing(opts: { drsTypes?: string; isType?: (t: string)
   drsSet = new Set(drsTypes);
 }
 
+configureSharing();
+
 export function designatedRecordSetTypes(): readonly string[] {
   return drsTypes;
 }

@@ -6,6 +6,7 @@ import type { Domain } from './domain.ts';
 import { registerHookRoutes } from '../hooks/http.ts';
 import { registerHistoryRoutes } from '../history/http.ts';
 import { registerUpiRoutes } from '../upi/http.ts';
+import { registerEverythingRoutes } from '../fhir/everything/index.ts';
 import { registerSubscriptionRoutes } from '../subscriptions/http.ts';
 import { registerFeedRoutes } from '../feeds/http.ts';
 
@@ -13,6 +14,7 @@ export async function capabilityPlugins(services: Services, domain: Domain): Pro
   return [
     async (app) => { await registerFhirRoutes(app, services, domain.store); },
     (app) => registerUpiRoutes(app, services, domain.store, domain.upi),
+    (app) => registerEverythingRoutes(app, services, domain.store),
     (app) => registerHistoryRoutes(app, services, domain.history),
     (app) => registerSubscriptionRoutes(app, services, domain.subscriptions),
     (app) => registerHookRoutes(app, services),

@@ -1,6 +1,7 @@
 // The CapabilityStatement lists exactly what this server does: every R4 type, its interactions, and the search
 // parameters the store can evaluate (composite / special / expression-less ones are left out).
 import { listResourceTypes, listSearchParams } from '../definitions/index.ts';
+import { sharingCapability } from '../everything/capability.ts';
 import { SUPPORTED_KINDS } from '../search/parse.ts';
 
 let cached: Record<string, unknown> | null = null;
@@ -43,7 +44,10 @@ function build(): Record<string, unknown> {
     }
   }
   for (const r of resource) r.searchRevInclude = byTarget.get(r.type) ?? [];
+  const sharing = sharingCapability();
+  for (const r of resource) if (r.type === 'Patient') Object.assign(r, { operation: sharing.patientOperations });
   return {
+    extension: sharing.extension,
     resourceType: 'CapabilityStatement',
     status: 'active',
     kind: 'instance',
@@ -60,7 +64,9 @@ function build(): Record<string, unknown> {
         { name: '_count', type: 'number' }, { name: '_sort', type: 'string' }, { name: '_total', type: 'token' },
         { name: '_summary', type: 'token' }, { name: '_elements', type: 'string' }, { name: '_include', type: 'string' },
         { name: '_revinclude', type: 'string' },
+        ...sharing.searchParams,
       ],
+      documentation: sharing.documentation,
     }],
   };
 }
