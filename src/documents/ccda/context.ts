@@ -13,33 +13,67 @@ function fmix(h: number): number {
 }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const HEX1 = '0123456789abcdef';
 
 function hex8(n: number): string {
   return HEX[n >>> 24] + HEX[(n >>> 16) & 0xff] + HEX[(n >>> 8) & 0xff] + HEX[n & 0xff];
 }
 
+function hex4(n: number): string {
+  return HEX[(n >>> 8) & 0xff] + HEX[n & 0xff];
+}
+
+const SEP = 0x1f;
+
+// One MurmurHash3 input step over all four lanes (kept in module state: no allocation per id).
+let h1 = 0, h2 = 0, h3 = 0, h4 = 0;
+function step(ch: number): void {
+  let k = Math.imul(ch, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h1 ^= k; h1 = (h1 << 13) | (h1 >>> 19); h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0;
+  h2 ^= k; h2 = (h2 << 15) | (h2 >>> 17); h2 = (Math.imul(h2, 5) + 0x561ccd1b) | 0;
+  h3 ^= k; h3 = (h3 << 17) | (h3 >>> 15); h3 = (Math.imul(h3, 5) + 0x0bcaa747) | 0;
+  h4 ^= k; h4 = (h4 << 19) | (h4 >>> 13); h4 = (Math.imul(h4, 5) + 0x96cd1c35) | 0;
+}
+
 /**
  * UUID-shaped id (version nibble 5, RFC 4122 variant): a valid FHIR id, stable for the same inputs.
- * Four differently seeded MurmurHash3 (32-bit) lanes, computed in one pass, give 122 usable bits:
- * collision-safe for ids, and several times cheaper than a cryptographic hash per resource (ids are
- * not secrets; their inputs are in the document anyway).
+ * Four differently seeded MurmurHash3 (32-bit) lanes over the parts joined by U+001F, computed in one
+ * pass, give 122 usable bits: collision-safe for ids, and several times cheaper than a cryptographic
+ * hash per resource (ids are not secrets; their inputs are in the document anyway). The parts are
+ * hashed in place (no joined string) and the UUID is formatted from the lanes directly.
  */
 export function deterministicId(...parts: string[]): string {
-  const s = parts.join('\u001f');
-  let h1 = 0x9747b28c, h2 = 0x85ebca6b, h3 = 0xc2b2ae35, h4 = 0x27d4eb2f;
-  for (let i = 0; i < s.length; i++) {
-    let k = Math.imul(s.charCodeAt(i), 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h1 ^= k; h1 = (h1 << 13) | (h1 >>> 19); h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0;
-    h2 ^= k; h2 = (h2 << 15) | (h2 >>> 17); h2 = (Math.imul(h2, 5) + 0x561ccd1b) | 0;
-    h3 ^= k; h3 = (h3 << 17) | (h3 >>> 15); h3 = (Math.imul(h3, 5) + 0x0bcaa747) | 0;
-    h4 ^= k; h4 = (h4 << 19) | (h4 >>> 13); h4 = (Math.imul(h4, 5) + 0x96cd1c35) | 0;
+  h1 = 0x9747b28c; h2 = 0x85ebca6b; h3 = 0xc2b2ae35; h4 = 0x27d4eb2f;
+  let n = 0;
+  for (let p = 0; p < parts.length; p++) {
+    const s = parts[p]!;
+    if (p > 0) step(SEP);
+    for (let i = 0; i < s.length; i++) step(s.charCodeAt(i));
+    n += s.length;
   }
-  const n = s.length;
-  const h = hex8(fmix(h1 ^ n)) + hex8(fmix(h2 ^ n)) + hex8(fmix(h3 ^ n)) + hex8(fmix(h4 ^ n));
-  const variant = ((parseInt(h[16], 16) & 0x3) | 0x8).toString(16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  n += parts.length > 0 ? parts.length - 1 : 0;
+  return formatId(n);
+}
+
+/** deterministicId(a, b, c) without the rest-parameter array (the HL7 v2 / NCPDP collector's hot path). */
+export function deterministicId3(a: string, b: string, c: string): string {
+  h1 = 0x9747b28c; h2 = 0x85ebca6b; h3 = 0xc2b2ae35; h4 = 0x27d4eb2f;
+  for (let i = 0; i < a.length; i++) step(a.charCodeAt(i));
+  step(SEP);
+  for (let i = 0; i < b.length; i++) step(b.charCodeAt(i));
+  step(SEP);
+  for (let i = 0; i < c.length; i++) step(c.charCodeAt(i));
+  return formatId(a.length + b.length + c.length + 2);
+}
+
+function formatId(n: number): string {
+  const a = fmix(h1 ^ n), b = fmix(h2 ^ n), c = fmix(h3 ^ n), d = fmix(h4 ^ n);
+  // Same text as slicing hex8(a)+hex8(b)+hex8(c)+hex8(d) into 8-4-4-4-12 with nibble 12 forced to 5
+  // and nibble 16's two high bits to 10.
+  return hex8(a) + '-' + hex4(b >>> 16) + '-5' + HEX1[(b >>> 8) & 0xf] + HEX[b & 0xff] + '-'
+    + HEX1[((c >>> 28) & 0x3) | 0x8] + HEX1[(c >>> 24) & 0xf] + HEX[(c >>> 16) & 0xff] + '-' + hex4(c) + hex8(d);
 }
 
 // Arrays whose items are merged by value when the same resource is met twice.

@@ -88,6 +88,8 @@ interface Context {
   /** Where the last segment put us, for NTE and ROL. */
   last: 'patient' | 'visit' | 'report' | 'observation' | 'other';
   counter: number;
+  /** References built per raw field (see memo()). */
+  memo: Map<string, string | undefined>;
 }
 
 /** Converts one parsed message. Never throws for content; unexpected problems become issues. */
@@ -95,7 +97,7 @@ export function convertMessage(msg: Hl7Message, options: Hl7ConvertOptions = {})
   const c = new ResourceCollector(options);
   const controlId = msg.controlId ?? `${msg.msh.raw(7)}|${msg.msh.raw(3)}`;
   const ctx: Context = {
-    msg, c, tz: tzOf(msg.msh.get(7)) ?? options.defaultTimezone, event: msg.triggerEvent, controlId, last: 'other', counter: 0,
+    msg, c, tz: tzOf(msg.msh.get(7)) ?? options.defaultTimezone, event: msg.triggerEvent, controlId, last: 'other', counter: 0, memo: new Map(),
   };
   for (const w of msg.warnings) c.warn(w, 'structure');
   const type = `${msg.messageCode ?? ''}^${msg.triggerEvent ?? ''}`;
@@ -147,18 +149,40 @@ function reps(seg: Hl7Segment, n: number): Hl7Field[] {
   return seg.reps(n);
 }
 
+/**
+ * The reference a builder made for the same raw field earlier in this message (a practitioner, place or
+ * organization named in several fields): building it again would only merge identical content.
+ */
+function memo(ctx: Context, kind: string, f: Hl7Field | undefined, build: () => string | undefined): string | undefined {
+  if (f === undefined) return undefined;
+  const k = kind + f.raw;
+  if (ctx.memo.has(k)) return ctx.memo.get(k);
+  const ref = build();
+  ctx.memo.set(k, ref);
+  return ref;
+}
+
 /** XCN → Practitioner reference (deduplicated by identifier, else by name). */
 function practitioner(ctx: Context, f: Hl7Field | undefined): string | undefined {
+  return memo(ctx, 'P|', f, () => buildPractitioner(ctx, f));
+}
+
+function buildPractitioner(ctx: Context, f: Hl7Field | undefined): string | undefined {
   const p = practitionerParts(f);
   if (p === undefined) return undefined;
-  const r: FhirResource = { resourceType: 'Practitioner' };
+  // Valid and compact by construction (see ResourceCollector.add): id placeholder first, no empty members.
+  const r: FhirResource = { resourceType: 'Practitioner', id: '' };
   if (p.identifier !== undefined) r.identifier = [p.identifier];
   if (p.name !== undefined) r.name = [p.name];
-  return ctx.c.add(p.key, r);
+  return ctx.c.add(p.key, r, true);
 }
 
 /** XON (organization name^…^id in component 10, assigning authority in 6) or HD → Organization. */
-function organizationFromXon(ctx: Context, f: Hl7Field | undefined, extra: Json = {}): string | undefined {
+function organizationFromXon(ctx: Context, f: Hl7Field | undefined, extra?: { address?: (Json | undefined)[] }): string | undefined {
+  return extra === undefined ? memo(ctx, 'X|', f, () => buildOrganizationFromXon(ctx, f, {})) : buildOrganizationFromXon(ctx, f, extra);
+}
+
+function buildOrganizationFromXon(ctx: Context, f: Hl7Field | undefined, extra: { address?: (Json | undefined)[] }): string | undefined {
   if (f === undefined || f.isEmpty()) return undefined;
   const name = clean(f.get(1));
   const idValue = clean(f.get(10)) ?? clean(f.get(3));
@@ -170,17 +194,31 @@ function organizationFromXon(ctx: Context, f: Hl7Field | undefined, extra: Json 
   }
   if (name === undefined && identifier.length === 0) return undefined;
   const key = identifier.length > 0 ? `id|${JSON.stringify(identifier[0])}` : `name|${name}`;
-  return ctx.c.add(key, { resourceType: 'Organization', identifier, name, active: true, ...extra });
+  const r: FhirResource = { resourceType: 'Organization', id: '' };
+  if (identifier.length > 0) r.identifier = identifier;
+  if (name !== undefined) r.name = name;
+  r.active = true;
+  const addresses = (extra.address as (Json | undefined)[] | undefined)?.filter((a) => a !== undefined);
+  if (addresses !== undefined && addresses.length > 0) r.address = addresses;
+  return ctx.c.add(key, r, true);
 }
 
 function organizationFromHd(ctx: Context, f: Hl7Field | undefined): string | undefined {
+  return memo(ctx, 'H|', f, () => buildOrganizationFromHd(ctx, f));
+}
+
+function buildOrganizationFromHd(ctx: Context, f: Hl7Field | undefined): string | undefined {
   if (f === undefined || f.isEmpty()) return undefined;
   const ns = clean(f.get(1));
   const uid = clean(f.get(2));
   const sys = hdSystem(undefined, uid, f.get(3));
   const identifier = uid !== undefined && sys !== undefined ? [{ system: 'urn:ietf:rfc:3986', value: sys }] : [];
   if (ns === undefined && identifier.length === 0) return undefined;
-  return ctx.c.add(`hd|${ns ?? ''}|${uid ?? ''}`, { resourceType: 'Organization', identifier, name: ns ?? uid, active: true });
+  const r: FhirResource = { resourceType: 'Organization', id: '' };
+  if (identifier.length > 0) r.identifier = identifier;
+  r.name = ns ?? uid;
+  r.active = true;
+  return ctx.c.add(`hd|${ns ?? ''}|${uid ?? ''}`, r, true);
 }
 
 const PHYSICAL_TYPE: Record<string, [string, string]> = {
@@ -189,6 +227,10 @@ const PHYSICAL_TYPE: Record<string, [string, string]> = {
 
 /** PL → Location hierarchy (facility > building > floor > point of care > room > bed); returns the most specific. */
 function location(ctx: Context, f: Hl7Field | undefined): string | undefined {
+  return memo(ctx, 'L|', f, () => buildLocation(ctx, f));
+}
+
+function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefined {
   if (f === undefined || f.isEmpty()) return undefined;
   const levels: [keyof typeof PHYSICAL_TYPE, string | undefined][] = [
     ['facility', clean(f.get(4, 1)) ?? clean(f.get(4, 2))], ['building', clean(f.get(7))], ['floor', clean(f.get(8))],
@@ -203,7 +245,7 @@ function location(ctx: Context, f: Hl7Field | undefined): string | undefined {
     path += `|${level}=${name}`;
     const [code, display] = PHYSICAL_TYPE[level]!;
     const r: FhirResource = {
-      resourceType: 'Location', status: 'active', name, mode: 'instance',
+      resourceType: 'Location', id: '', status: 'active', name, mode: 'instance',
       physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code, display }] },
     };
     if (level === 'facility') {
@@ -212,7 +254,7 @@ function location(ctx: Context, f: Hl7Field | undefined): string | undefined {
       if (uid !== undefined && sys !== undefined) r.identifier = [{ system: 'urn:ietf:rfc:3986', value: sys }];
     }
     if (parent !== undefined) r.partOf = { reference: parent };
-    parent = ctx.c.add(path, r);
+    parent = ctx.c.add(path, r, true);
     last = parent;
   }
   if (last !== undefined && description !== undefined) {

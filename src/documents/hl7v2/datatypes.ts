@@ -305,7 +305,13 @@ export const US_NPI = 'http://hl7.org/fhir/sid/us-npi';
 
 /** Turns a namespace id (an assigning authority's local name) into a URI usable as Identifier.system. */
 export function namespaceUri(ns: string): string {
-  return `urn:id:${encodeURIComponent(ns.trim())}`;
+  const t = ns.trim();
+  try {
+    return `urn:id:${encodeURIComponent(t)}`;
+  } catch {
+    // A lone surrogate makes encodeURIComponent throw: replace it (U+FFFD) as a well-formed string would.
+    return `urn:id:${encodeURIComponent(t.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD'))}`;
+  }
 }
 
 /** HD (namespace^universal id^type) or the same spread over subcomponents → system URI. */
@@ -314,7 +320,7 @@ export function hdSystem(namespace: string | undefined, universalId: string | un
   if (uid !== undefined) {
     if (isOid(uid)) return `urn:oid:${uid}`;
     if ((type === 'URI' || uid.includes(':')) && isUriSafe(uid)) return uid;
-    if (type === 'UUID') return `urn:uuid:${uid}`;
+    if (type === 'UUID' && isUriSafe(uid)) return `urn:uuid:${uid}`;
   }
   const ns = clean(namespace);
   if (ns === undefined) return undefined;

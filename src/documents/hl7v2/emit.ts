@@ -2,15 +2,35 @@
 // assembles the ConversionResult (invalid resources dropped and counted, never thrown).
 // Shared by the HL7 v2 and NCPDP converters.
 // Same id function as the C-CDA converter (fast seeded MurmurHash3 lanes, UUID-shaped).
-import { deterministicId } from '../ccda/context.ts';
-import { validateResource } from '../../fhir/validation/index.ts';
+import { deterministicId3 } from '../ccda/context.ts';
+import { validateResource, type ValidationIssue } from '../../fhir/validation/index.ts';
 import type { ConversionResult, FhirResource, OutcomeIssue } from '../types.ts';
 
 export interface EmitOptions {
   /** Namespace mixed into every id so different sources never collide (default 'tessera'). */
   idNamespace?: string;
-  /** Validate every resource (default true). */
-  validate?: boolean;
+  /**
+   * Validate the resources (default true): every resource goes through the store's R4 validator, except
+   * those a builder marks valid by construction (fixed shape, every value from a sanitiser: HL7 v2
+   * Location, Practitioner, Organization), which only get a cheap size check. 'all' runs the validator
+   * on those too; false validates nothing.
+   */
+  validate?: boolean | 'all';
+}
+
+/** R4: strings SHALL NOT exceed 1 MB (the validator's limit, in UTF-16 units). */
+const MAX_STRING = 1024 * 1024;
+
+/** The checks a valid-by-construction resource still needs: no oversized string (input-derived text). */
+function oversized(v: unknown): boolean {
+  if (typeof v === 'string') return v.length > MAX_STRING;
+  if (typeof v !== 'object' || v === null) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (oversized(v[i])) return true;
+    return false;
+  }
+  for (const k in v as Record<string, unknown>) if (oversized((v as Record<string, unknown>)[k])) return true;
+  return false;
 }
 
 export class ResourceCollector {
@@ -18,7 +38,9 @@ export class ResourceCollector {
   private readonly order: FhirResource[] = [];
   readonly issues: OutcomeIssue[] = [];
   private readonly ns: string;
-  private readonly validate: boolean;
+  private readonly validate: boolean | 'all';
+  /** Resources added only by builders whose output is valid by construction. */
+  private readonly trusted = new Set<FhirResource>();
 
   constructor(options: EmitOptions = {}) {
     this.ns = options.idNamespace ?? 'tessera';
@@ -27,7 +49,7 @@ export class ResourceCollector {
 
   /** Deterministic FHIR id (UUID form, 36 chars) for a resource type and a natural key. */
   id(type: string, key: string): string {
-    return deterministicId(this.ns, type, key);
+    return deterministicId3(this.ns, type, key);
   }
 
   /** Reference string for a resource of this type and key (whether or not it is added). */
@@ -42,13 +64,17 @@ export class ResourceCollector {
   /**
    * Adds a resource under a natural key and returns its reference. A second resource with the same key
    * is merged into the first (fields the first lacks are taken from the second), so a practitioner or
-   * location named twice in one message becomes one resource.
+   * location named twice in one message becomes one resource. `trusted`: the builder guarantees a valid
+   * and compact resource (constants and sanitised values only, no undefined or empty member, `id: ''`
+   * right after resourceType so the id lands in FHIR's usual place); it stays trusted only while every
+   * merge is trusted. The fuzz test runs these through the validator.
    */
-  add(key: string, resource: FhirResource): string {
+  add(key: string, resource: FhirResource, trusted = false): string {
     const id = this.id(resource.resourceType, key);
     const ref = `${resource.resourceType}/${id}`;
     const existing = this.byKey.get(ref);
     if (existing !== undefined) {
+      if (!trusted) this.trusted.delete(existing);
       for (const k in resource) {
         const v = resource[k];
         if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
@@ -59,6 +85,7 @@ export class ResourceCollector {
     }
     // Compaction (dropping undefined and empty members) happens once, in result().
     resource.id = id;
+    if (trusted) this.trusted.add(resource);
     this.byKey.set(ref, resource);
     this.order.push(resource);
     return ref;
@@ -91,8 +118,12 @@ export class ResourceCollector {
     const issues = [...this.issues];
     for (const built of this.order) {
       // Converters fill members after adding (diagnoses, results, notes), so compaction happens here, once.
-      const r = compactResource(built);
-      const problems = this.validate ? validateResource(r).filter((p) => p.severity === 'error') : [];
+      // Trusted resources are compact by construction too (their builders write no empty member and put
+      // the id placeholder second), so they are used as built.
+      const r = this.trusted.has(built) ? built : compactResource(built);
+      let problems: ValidationIssue[] = NONE;
+      if (this.validate === 'all' || (this.validate === true && !this.trusted.has(built))) problems = errorsOf(validateResource(r));
+      else if (this.validate === true && oversized(r)) problems = [{ severity: 'error', code: 'value', path: r.resourceType, message: 'a string is longer than 1 MiB' }];
       if (problems.length > 0) {
         dropped++;
         droppedByType[r.resourceType] = (droppedByType[r.resourceType] ?? 0) + 1;
@@ -111,6 +142,13 @@ export class ResourceCollector {
       ok: true,
     };
   }
+}
+
+const NONE: ValidationIssue[] = [];
+
+function errorsOf(issues: ValidationIssue[]): ValidationIssue[] {
+  for (const p of issues) if (p.severity === 'error') return issues.filter((x) => x.severity === 'error');
+  return NONE;
 }
 
 /**

@@ -49,9 +49,27 @@ export class Hl7Field {
     return this.comps;
   }
 
+  /**
+   * Raw component k (1-based) as `components()[k - 1]` would give it, found by scanning (no array):
+   * most fields are read for a few components once.
+   */
+  private component(k: number): string | undefined {
+    if (this.comps !== undefined) return this.comps[k - 1];
+    const raw = this.raw;
+    const sep = this.enc.component;
+    let start = 0;
+    for (let i = 1; i < k; i++) {
+      const j = raw.indexOf(sep, start);
+      if (j === -1) return undefined;
+      start = j + 1;
+    }
+    const end = raw.indexOf(sep, start);
+    return end === -1 ? (start === 0 ? raw : raw.slice(start)) : raw.slice(start, end);
+  }
+
   /** Unescaped component (1-based) or subcomponent (1-based); undefined when empty or `""` (HL7 null). */
   get(component = 1, subcomponent?: number): string | undefined {
-    const c = this.components()[component - 1];
+    const c = this.component(component);
     if (c === undefined || c === '') return undefined;
     let v = c;
     if (subcomponent !== undefined) {
@@ -66,7 +84,7 @@ export class Hl7Field {
 
   /** Subcomponents of a component, unescaped (empty strings kept so positions hold). */
   subcomponents(component: number): string[] {
-    const c = this.components()[component - 1];
+    const c = this.component(component);
     if (c === undefined || c === '') return [];
     return c.split(this.enc.subcomponent).map((s) => unescapeHl7(s, this.enc));
   }

@@ -9,6 +9,22 @@ import { convertHl7v2, convertHl7v2Batch, parseHl7v2, buildAck } from '../../../
 import { convertNcpdp } from '../../../src/documents/ncpdp/index.ts';
 import type { ConversionResult } from '../../../src/documents/types.ts';
 import { seededRandom } from '../../../src/platform/random.ts';
+import { validateResource } from '../../../src/fhir/validation/index.ts';
+
+// HL7 v2 resources the converter emits as valid by construction (not run through the validator): the
+// fuzz cases check that claim with the validator.
+const BY_CONSTRUCTION = new Set(['Location', 'Practitioner', 'Organization']);
+
+function checkByConstruction(r: ConversionResult, label: string): number {
+  let n = 0;
+  for (const e of r.bundle.entry) {
+    if (!BY_CONSTRUCTION.has(e.resource.resourceType)) continue;
+    n++;
+    const errors = validateResource(e.resource).filter((i) => i.severity === 'error');
+    assert.deepEqual(errors, [], `${label}: ${e.resource.resourceType} emitted without validation is invalid: ${JSON.stringify(e.resource)}`);
+  }
+  return n;
+}
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CORPORA = resolve(HERE, '../../../../shared/corpora');
@@ -75,6 +91,7 @@ test(`HL7 v2: ${HL7_CASES} mutated messages never throw (seed ${SEED})`, { skip:
   const rand = rng(SEED);
   const alphabet = ['|', '^', '~', '\\', '&', '\r', '\n', '\r\n', 'MSH|^~\\&|', '\rPID|', '\rOBX|1|NM|', '\\X', '""', '\u000b', '\u001c'];
   let ok = 0;
+  let checked = 0;
   for (let n = 0; n < HL7_CASES; n++) {
     const src = hl7Sources[Math.floor(rand() * hl7Sources.length)]!;
     const input = mutate(src, rand, alphabet);
@@ -83,6 +100,7 @@ test(`HL7 v2: ${HL7_CASES} mutated messages never throw (seed ${SEED})`, { skip:
       const r = n % 4 === 0 ? convertHl7v2Batch(input) : [convertHl7v2(input)];
       for (const x of r) {
         checkResult(x, label);
+        checked += checkByConstruction(x, label);
         if (x.ok) ok++;
       }
       if (n % 10 === 0) buildAck(parseHl7v2(input), 'AE', 'fuzz');
@@ -91,6 +109,7 @@ test(`HL7 v2: ${HL7_CASES} mutated messages never throw (seed ${SEED})`, { skip:
     }
   }
   assert.ok(ok > HL7_CASES / 4, `only ${ok} conversions succeeded; mutations should mostly stay convertible`);
+  assert.ok(checked > HL7_CASES, `only ${checked} valid-by-construction resources checked`);
 });
 
 test(`NCPDP: ${NCPDP_CASES} mutated messages never throw (seed ${SEED})`, { skip: ncpdpSources.length === 0 && 'corpus absent' }, () => {
