@@ -144,8 +144,26 @@ export class HistoryRunner {
         if (person) {
           const docs = await ehr.listDocuments(person);
           counts.documentsListed = docs.length;
+          let unreachable = 0;
           for (const d of docs) {
-            const got = await ehr.retrieve(d);
+            // One document that cannot be retrieved makes the provider `error`, but the others are still imported
+            // (spec/002: "we will report an error status even if other documents were processed successfully").
+            let got;
+            try {
+              got = await ehr.retrieve(d);
+            } catch (err) {
+              if (!(err instanceof ConnectorError)) throw err;
+              counts.documentsFailed++;
+              errors.push(`document ${d.id}: could not be retrieved (${err.message})`);
+              // A network that stopped answering fails every remaining document the same way (each after the
+              // request timeout): stop after two in a row.
+              if (err.kind === 'unreachable' && ++unreachable >= 2) {
+                errors.push(`${service}: stopped retrieving after ${unreachable} unreachable attempts in a row`);
+                break;
+              }
+              continue;
+            }
+            unreachable = 0;
             if (!got.found) {
               counts.documentsNotFound++;
               continue;
