@@ -43,32 +43,34 @@ export async function writeRows(tx: Queryable, rows: PreparedRow[]): Promise<voi
   if (rows.length === 0) return;
   const r = new Columns(11);
   for (const x of rows) {
-    r.push(x.type, x.id, x.versionId, x.builderId, x.upid, x.restricted, x.deleted, x.source, iso(x.createdAt), iso(x.lastUpdated), x.content);
+    r.push(x.type, x.id, x.versionId, x.builderId, x.upid, x.restricted, x.deleted, x.source, iso(x.createdAt), iso(x.lastUpdated), x.method);
   }
-  // Update only the version we locked (or insert a new id): a lost race or a taken id updates nothing.
+  // The contents travel once, as one JSON array (no per-element text[] escaping, parsed into jsonb once), and feed
+  // both the current row and the version row. Update only the version we locked (or insert a new id): a lost race
+  // or a taken id updates nothing, so fewer version rows than resources means a conflict.
+  const contents = `[${rows.map((x) => x.content ?? 'null').join(',')}]`;
   const res = await tx.query(
-    `INSERT INTO resources (type, id, version_id, builder_id, upid, restricted, deleted, source, created_at, last_updated, content)
-     SELECT t, i, v, b, u, rs, d, s, c::timestamptz, l::timestamptz, j::jsonb
-       FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[])
-         AS x(t, i, v, b, u, rs, d, s, c, l, j)
-     ON CONFLICT (type, id) DO UPDATE SET version_id = EXCLUDED.version_id, builder_id = EXCLUDED.builder_id, upid = EXCLUDED.upid,
-       restricted = EXCLUDED.restricted, deleted = EXCLUDED.deleted, source = EXCLUDED.source, created_at = EXCLUDED.created_at,
-       last_updated = EXCLUDED.last_updated, content = EXCLUDED.content
-     WHERE resources.version_id = EXCLUDED.version_id - 1`,
-    r.cols,
+    `WITH x AS (
+       SELECT t, i, v, b, u, rs, d, s, c, l, m, CASE WHEN jsonb_typeof(e.j) = 'null' THEN NULL ELSE e.j END AS j
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[])
+                WITH ORDINALITY AS x(t, i, v, b, u, rs, d, s, c, l, m, n)
+         JOIN jsonb_array_elements($12::jsonb) WITH ORDINALITY AS e(j, n) USING (n)
+     ), ins AS (
+       INSERT INTO resources (type, id, version_id, builder_id, upid, restricted, deleted, source, created_at, last_updated, content)
+       SELECT t, i, v, b, u, rs, d, s, c::timestamptz, l::timestamptz, j FROM x
+       ON CONFLICT (type, id) DO UPDATE SET version_id = EXCLUDED.version_id, builder_id = EXCLUDED.builder_id, upid = EXCLUDED.upid,
+         restricted = EXCLUDED.restricted, deleted = EXCLUDED.deleted, source = EXCLUDED.source, created_at = EXCLUDED.created_at,
+         last_updated = EXCLUDED.last_updated, content = EXCLUDED.content
+       WHERE resources.version_id = EXCLUDED.version_id - 1
+       RETURNING type, id
+     )
+     INSERT INTO resource_versions (type, id, version_id, builder_id, upid, restricted, deleted, last_updated, method, content)
+     SELECT t, i, v, b, u, rs, d, l::timestamptz, m, j FROM x JOIN ins ON ins.type = x.t AND ins.id = x.i`,
+    [...r.cols, contents],
   );
   if (res.rowCount !== rows.length) {
     throw conflict('A resource was changed concurrently or its id is not available; retry the request');
   }
-  const v = new Columns(10);
-  for (const x of rows) v.push(x.type, x.id, x.versionId, x.builderId, x.upid, x.restricted, x.deleted, iso(x.lastUpdated), x.method, x.content);
-  await tx.query(
-    `INSERT INTO resource_versions (type, id, version_id, builder_id, upid, restricted, deleted, last_updated, method, content)
-     SELECT t, i, v, b, u, rs, d, l::timestamptz, m, j::jsonb
-       FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::text[], $9::text[], $10::text[])
-         AS x(t, i, v, b, u, rs, d, l, m, j)`,
-    v.cols,
-  );
 
   const replaced = rows.filter((x) => x.hadPrevious);
   if (replaced.length > 0) {
