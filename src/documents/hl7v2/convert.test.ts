@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { convertHl7v2, convertHl7v2Batch } from './index.ts';
 import type { ConversionResult, FhirResource } from '../types.ts';
+import { validateResource } from '../../fhir/validation/index.ts';
 
 type J = Record<string, any>;
 
@@ -185,6 +186,27 @@ describe('HL7 v2 ADT → FHIR', () => {
     const a03 = convertHl7v2(adt('A03', '20240305120000'));
     assert.equal(one(a03, 'Patient').id, one(a, 'Patient').id);
     assert.equal(one(a03, 'Encounter').id, one(a, 'Encounter').id);
+  });
+
+  test('resources emitted valid by construction pass the validator; validate:"all" gives the same bundle', () => {
+    const a40 = ['MSH|^~\\&|A|B|C|D|20240301||ADT^A40^ADT_A39|M1|P|2.5', 'PID|1||KEEP^^^H^MR||DOE^JANE', 'MRG|OLD^^^H^MR'].join('\r');
+    const withEpisode = adt('A01').replace('PV2|', `${seg('PV1', { 2: 'I', 19: 'V-9^^^GHH^VN', 54: 'EP-1^^^GHH' })}\rPV2|`);
+    for (const msg of [adt('A01'), adt('A03', '20240305120000'), a40, withEpisode]) {
+      const fast = convertHl7v2(msg);
+      const full = convertHl7v2(msg, { validate: 'all' });
+      assert.deepEqual(JSON.stringify(fast), JSON.stringify(full));
+      for (const e of fast.bundle.entry) assert.deepEqual(validateResource(e.resource).filter((i) => i.severity === 'error'), [], e.resource.resourceType);
+    }
+    const types = new Set(convertHl7v2(withEpisode).bundle.entry.map((e) => e.resource.resourceType));
+    for (const t of ['Location', 'Practitioner', 'Organization', 'Account', 'EpisodeOfCare']) assert.ok(types.has(t), t);
+  });
+
+  test('a valid-by-construction resource with an oversized value is still dropped', () => {
+    const huge = 'W'.repeat(1024 * 1024 + 1);
+    const r = convertHl7v2(adt('A01').replace('4WEST^412^B^GHH', `${huge}^412^B^GHH`));
+    assert.equal(r.ok, true);
+    assert.ok(r.stats.droppedByType.Location! >= 1);
+    assert.ok(all(r, 'Location').every((l) => (l.name as string).length < 1000));
   });
 
   test('every reference points at a resource in the bundle', () => {

@@ -366,9 +366,10 @@ function patient(ctx: Context, seg: Hl7Segment): void {
   ctx.accountRef = undefined;
   const account = identifierFromCx(seg.field(18), seg.get(18, 5) ?? 'AN');
   if (account !== undefined) {
+    // Valid and compact by construction (identifierFromCx sanitises every value).
     ctx.accountRef = ctx.c.add(`acct|${String(account.system ?? '')}|${String(account.value)}`, {
-      resourceType: 'Account', identifier: [account], status: 'active', subject: [{ reference: ctx.patientRef }],
-    });
+      resourceType: 'Account', id: '', identifier: [account], status: 'active', subject: [{ reference: ctx.patientRef }],
+    }, true);
   }
   ctx.encounterRef = undefined;
   ctx.reportRef = undefined;
@@ -432,9 +433,9 @@ function merge(ctx: Context, seg: Hl7Segment): void {
   if (survivor !== undefined) survivor.link = [...((survivor.link as Json[] | undefined) ?? []), { other: { reference: oldRef }, type: 'replaces' }];
   // The same merge as a Linkage, for consumers that follow Linkage rather than Patient.link.
   ctx.c.add(`merge|${ctx.patientKey}|${key}`, {
-    resourceType: 'Linkage', active: true,
+    resourceType: 'Linkage', id: '', active: true,
     item: [{ type: 'source', resource: { reference: ctx.patientRef } }, { type: 'historical', resource: { reference: oldRef } }],
-  });
+  }, true);
 }
 
 function nextOfKin(ctx: Context, seg: Hl7Segment): void {
@@ -474,6 +475,20 @@ function encounterStatus(ctx: Context, seg: Hl7Segment): string {
   return 'unknown';
 }
 
+function addParticipants(ctx: Context, seg: Hl7Segment, participants: Json[], n: number, code: string, display: string): void {
+  for (const f of reps(seg, n)) {
+    const ref = practitioner(ctx, f);
+    if (ref !== undefined) participants.push({ type: [{ coding: [{ system: PARTICIPATION, code, display }] }], individual: { reference: ref } });
+  }
+}
+
+function addEncounterLocation(ctx: Context, seg: Hl7Segment, locations: Json[], n: number, locStatus: string): void {
+  const ref = location(ctx, seg.field(n));
+  if (ref === undefined) return;
+  for (const l of locations) if ((l.location as Json).reference === ref) return;
+  locations.push({ location: { reference: ref }, status: locStatus });
+}
+
 function visit(ctx: Context, seg: Hl7Segment): void {
   if (ctx.patientRef === undefined) return;
   const visitNumber = identifierFromCx(seg.field(19), 'VN');
@@ -495,28 +510,19 @@ function visit(ctx: Context, seg: Hl7Segment): void {
   const start = dateTime(ctx, seg.get(44));
   // A13 cancels the discharge: a discharge time still present in PV1-45 is no longer the visit's end.
   const end = ctx.event === 'A13' ? undefined : dateTime(ctx, seg.get(45));
+  // (Helpers are module functions, not closures: tsx's keepNames wraps every named closure per call.)
   const participants: Json[] = [];
-  const addPart = (n: number, code: string, display: string): void => {
-    for (const f of reps(seg, n)) {
-      const ref = practitioner(ctx, f);
-      if (ref !== undefined) participants.push({ type: [{ coding: [{ system: PARTICIPATION, code, display }] }], individual: { reference: ref } });
-    }
-  };
-  addPart(7, 'ATND', 'attender');
-  addPart(8, 'REF', 'referrer');
-  addPart(9, 'CON', 'consultant');
-  addPart(17, 'ADM', 'admitter');
+  addParticipants(ctx, seg, participants, 7, 'ATND', 'attender');
+  addParticipants(ctx, seg, participants, 8, 'REF', 'referrer');
+  addParticipants(ctx, seg, participants, 9, 'CON', 'consultant');
+  addParticipants(ctx, seg, participants, 17, 'ADM', 'admitter');
   const locations: Json[] = [];
   const finished = status === 'finished' || status === 'cancelled' || status === 'entered-in-error';
-  const addLoc = (n: number, locStatus: string): void => {
-    const ref = location(ctx, seg.field(n));
-    if (ref !== undefined && !locations.some((l) => (l.location as Json).reference === ref)) locations.push({ location: { reference: ref }, status: locStatus });
-  };
-  addLoc(3, finished ? 'completed' : status === 'planned' ? 'planned' : 'active');
-  addLoc(11, finished ? 'completed' : 'active');
-  addLoc(42, 'planned');
-  addLoc(6, 'completed');
-  addLoc(43, 'completed');
+  addEncounterLocation(ctx, seg, locations, 3, finished ? 'completed' : status === 'planned' ? 'planned' : 'active');
+  addEncounterLocation(ctx, seg, locations, 11, finished ? 'completed' : 'active');
+  addEncounterLocation(ctx, seg, locations, 42, 'planned');
+  addEncounterLocation(ctx, seg, locations, 6, 'completed');
+  addEncounterLocation(ctx, seg, locations, 43, 'completed');
   const hospitalization: Json = {};
   const preAdmit = identifierFromCx(seg.field(5));
   if (preAdmit !== undefined) hospitalization.preAdmissionIdentifier = preAdmit;
@@ -545,10 +551,12 @@ function visit(ctx: Context, seg: Hl7Segment): void {
   if (vip !== undefined) r.priority = vip;
   const episode = identifierFromCx(seg.field(54));
   if (episode !== undefined) {
-    r.episodeOfCare = [{ reference: ctx.c.add(`eoc|${String(episode.system ?? '')}|${String(episode.value)}`, {
-      resourceType: 'EpisodeOfCare', identifier: [episode], status: status === 'finished' ? 'finished' : status === 'cancelled' ? 'cancelled' : status === 'planned' ? 'planned' : 'active',
-      patient: { reference: ctx.patientRef }, managingOrganization: r.serviceProvider,
-    }) }];
+    const eoc: FhirResource = {
+      resourceType: 'EpisodeOfCare', id: '', identifier: [episode], status: status === 'finished' ? 'finished' : status === 'cancelled' ? 'cancelled' : status === 'planned' ? 'planned' : 'active',
+      patient: { reference: ctx.patientRef },
+    };
+    if (r.serviceProvider !== undefined) eoc.managingOrganization = r.serviceProvider;
+    r.episodeOfCare = [{ reference: ctx.c.add(`eoc|${String(episode.system ?? '')}|${String(episode.value)}`, eoc, true) }];
   }
   if (ctx.accountRef !== undefined) r.account = [{ reference: ctx.accountRef }];
   const key = visitNumber !== undefined ? `vn|${String(visitNumber.system ?? '')}|${String(visitNumber.value)}` : `msg|${ctx.controlId}|${ctx.patientKey}|pv1|${++ctx.counter}`;

@@ -92,24 +92,27 @@ export function clean(s: string | undefined): string | undefined {
   return t === '' ? undefined : t;
 }
 
+// A module function, not a closure: tsx's keepNames wraps every named closure on each call.
+function pushCoding(codings: Json[], code: string | undefined, display: string | undefined, sysName: string | undefined, oid: string | undefined, fallback: string | undefined): void {
+  const c = cleanCode(code);
+  if (c === undefined) return;
+  const coding: Json = {};
+  const system = codeSystemUri(sysName, oid) ?? fallback;
+  if (system !== undefined) coding.system = system;
+  coding.code = c;
+  const d = clean(display);
+  if (d !== undefined) coding.display = d;
+  codings.push(coding);
+}
+
 /** CE / CNE / CWE (and the code-only IS/ID) → CodeableConcept. */
 export function codeableConcept(f: Hl7Field | undefined, defaultSystem?: string): Json | undefined {
   if (f === undefined) return undefined;
   const codings: Json[] = [];
-  const push = (code: string | undefined, display: string | undefined, sysName: string | undefined, oid: string | undefined, fallback?: string): void => {
-    const c = cleanCode(code);
-    if (c === undefined) return;
-    const coding: Json = {};
-    const system = codeSystemUri(sysName, oid) ?? fallback;
-    if (system !== undefined) coding.system = system;
-    coding.code = c;
-    const d = clean(display);
-    if (d !== undefined) coding.display = d;
-    codings.push(coding);
-  };
-  push(f.get(1), f.get(2), f.get(3), f.get(14), f.get(3) === undefined ? defaultSystem : undefined);
-  push(f.get(4), f.get(5), f.get(6), f.get(17));
-  push(f.get(10), f.get(11), f.get(12), f.get(20));
+  const sys1 = f.get(3);
+  pushCoding(codings, f.get(1), f.get(2), sys1, f.get(14), sys1 === undefined ? defaultSystem : undefined);
+  pushCoding(codings, f.get(4), f.get(5), f.get(6), f.get(17), undefined);
+  pushCoding(codings, f.get(10), f.get(11), f.get(12), f.get(20), undefined);
   const text = clean(f.get(9));
   if (codings.length === 0 && text === undefined) {
     const onlyText = clean(f.get(2)) ?? clean(f.get(5));
@@ -154,6 +157,10 @@ export function tzOf(ts: string | undefined): string | undefined {
   const mm = Number(z.slice(2));
   if (hh > 14 || mm > 59) return undefined;
   return `${ts[k]}${z.slice(0, 2)}:${z.slice(2)}`;
+}
+
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
 }
 
 /**
@@ -202,8 +209,7 @@ export function parseTs(value: string | undefined, defaultTz?: string): Hl7Time 
   if (hh > 23 || mi > 59 || ss > 60) return { date, dateTime: date };
   const zone = tz ?? defaultTz;
   if (zone === undefined) return { date, dateTime: date };
-  const p = (n: number): string => String(n).padStart(2, '0');
-  const time = `${p(hh)}:${p(mi)}:${p(ss === 60 ? 59 : ss)}${frac !== '' ? `.${frac}` : ''}`;
+  const time = `${pad2(hh)}:${pad2(mi)}:${pad2(ss === 60 ? 59 : ss)}${frac !== '' ? `.${frac}` : ''}`;
   const dateTime = `${date}T${time}${zone}`;
   const full = date.length === 10 ? dateTime : undefined;
   return full === undefined ? { date, dateTime: date } : { date, dateTime, instant: v.length >= 14 ? dateTime : undefined };
