@@ -421,25 +421,29 @@ export class SubscriptionService {
     await tx.query("DELETE FROM subscription_refreshes WHERE builder_id = $1 AND patient_id = $2 AND status = 'pending'", [builderId, patientId]);
   }
 
-  private async enrollmentFor(tx: Queryable, patientId: string, status: string): Promise<EnrollmentRow | undefined> {
-    return (await tx.query<EnrollmentRow>('SELECT * FROM subscription_enrollments WHERE patient_id = $1 AND status = $2 LIMIT 1', [patientId, status])).rows[0];
+  /** The writer's own enrollment of the patient (a resource another builder writes never triggers this builder's refreshes). */
+  private async enrollmentFor(tx: Queryable, builderId: string | null, patientId: string, status: string): Promise<EnrollmentRow | undefined> {
+    if (!builderId) return undefined;
+    return (await tx.query<EnrollmentRow>('SELECT * FROM subscription_enrollments WHERE builder_id = $1 AND patient_id = $2 AND status = $3', [builderId, patientId, status])).rows[0];
   }
 
   // ------------------------------------------------------------------ triggers (inside the write's transaction)
 
-  readonly interceptor: WriteInterceptor = async (tx, _ctx, resource, _previous) => {
+  readonly interceptor: WriteInterceptor = async (tx, ctx, resource, _previous) => {
+    const builderId = ctx.writeBuilderId;
     switch (resource.resourceType) {
-      case 'Patient': return this.onPatient(tx, resource);
-      case 'Appointment': return this.onAppointment(tx, resource);
-      case 'Encounter': return this.onEncounter(tx, resource);
-      case 'MedicationDispense': return this.onDispense(tx, resource);
+      case 'Patient': return this.onPatient(tx, builderId, resource);
+      case 'Appointment': return this.onAppointment(tx, builderId, resource);
+      case 'Encounter': return this.onEncounter(tx, builderId, resource);
+      case 'MedicationDispense': return this.onDispense(tx, builderId, resource);
       default: return;
     }
   };
 
   /** A pending enrollment becomes active as soon as its Patient has the required demographics. */
-  private async onPatient(tx: Queryable, patient: FhirResource): Promise<void> {
-    const e = (await tx.query<EnrollmentRow>("SELECT * FROM subscription_enrollments WHERE patient_id = $1 AND status = 'pending' FOR UPDATE", [String(patient.id)])).rows[0];
+  private async onPatient(tx: Queryable, builderId: string | null, patient: FhirResource): Promise<void> {
+    if (!builderId) return;
+    const e = (await tx.query<EnrollmentRow>("SELECT * FROM subscription_enrollments WHERE builder_id = $1 AND patient_id = $2 AND status = 'pending' FOR UPDATE", [builderId, String(patient.id)])).rows[0];
     if (!e) return;
     const issues = validationIssues(patient);
     const now = this.clock.now();
@@ -456,11 +460,11 @@ export class SubscriptionService {
   }
 
   /** A first-party Appointment for an active enrollee: one refresh before it; moved when rescheduled, removed when cancelled. */
-  private async onAppointment(tx: Queryable, a: FhirResource): Promise<void> {
+  private async onAppointment(tx: Queryable, builderId: string | null, a: FhirResource): Promise<void> {
     if (sourceTagOf(a)) return;
     const pid = appointmentPatientId(a);
     if (!pid) return;
-    const e = await this.enrollmentFor(tx, pid, 'active');
+    const e = await this.enrollmentFor(tx, builderId, pid, 'active');
     if (!e) return;
     const key = `appointment:${String(a.id)}`;
     const now = this.clock.now();
@@ -483,12 +487,12 @@ export class SubscriptionService {
   }
 
   /** An ADT discharge (bamboohealth / collective-medical Encounter finished or with period.end): two refreshes. */
-  private async onEncounter(tx: Queryable, enc: FhirResource): Promise<void> {
+  private async onEncounter(tx: Queryable, builderId: string | null, enc: FhirResource): Promise<void> {
     const src = sourceTagOf(enc);
     if (!src || !ADT_SOURCES.includes(src) || !isDischarge(enc)) return;
     const pid = patientRefId(enc.subject);
     if (!pid) return;
-    const e = await this.enrollmentFor(tx, pid, 'active');
+    const e = await this.enrollmentFor(tx, builderId, pid, 'active');
     if (!e) return;
     const now = this.clock.now();
     const meta = (await this.getPackage(e.package_id, tx))!.meta;
@@ -500,7 +504,7 @@ export class SubscriptionService {
   }
 
   /** A dispense with days supply: a pharmacy refresh ~5 days after the expected refill. */
-  private async onDispense(tx: Queryable, d: FhirResource): Promise<void> {
+  private async onDispense(tx: Queryable, builderId: string | null, d: FhirResource): Promise<void> {
     const expected = expectedRefill(d);
     if (!expected) return;
     const now = this.clock.now();
@@ -508,7 +512,7 @@ export class SubscriptionService {
     if (due.getTime() <= now.getTime()) return;
     const pid = patientRefId(d.subject);
     if (!pid) return;
-    const e = await this.enrollmentFor(tx, pid, 'active');
+    const e = await this.enrollmentFor(tx, builderId, pid, 'active');
     if (!e) return;
     const meta = (await this.getPackage(e.package_id, tx))!.meta;
     if (!watchesPharmacy(meta)) return;
@@ -526,7 +530,7 @@ export class SubscriptionService {
       "SELECT 1 FROM subscription_refreshes WHERE builder_id = $1 AND patient_id = $2 AND kind = 'refill' AND status = 'pending' AND due_at BETWEEN $3 AND $4 LIMIT 1",
       [e.builder_id, e.patient_id, new Date(due.getTime() - this.cfg.refillCoalesceMs), new Date(due.getTime() + this.cfg.refillCoalesceMs)],
     );
-    if (near.rowCount > 0) return;
+    if (near.rows.length > 0) return;
     await this.schedule(tx, e, { key, kind: 'refill', providers: ['surescripts'], dueAt: due, detail });
     this.onScheduled();
   }
