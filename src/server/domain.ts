@@ -26,7 +26,7 @@ export function createDomain(services: Services, access: AccessService, options:
   const store = fhirStoreFor(services);
   // The UPI stamps every Patient with its UPID and every patient-scoped resource with the extension, in the
   // write's own transaction.
-  const upi = new UpiService(services.clock);
+  const upi = new UpiService(services.clock, undefined, store);
   store.addWriteInterceptor(upi.interceptor);
   // Grant-access AuditEvents go through the same store (and its interceptors).
   access.auditStore = store;

@@ -8,7 +8,7 @@ import { badRequest, notFound, HttpError } from '../platform/errors.ts';
 import type { Services } from '../server/services.ts';
 import type { FhirStore, FhirResource } from '../fhir/store/index.ts';
 import { blockingKeys, compare, normalizeRecord, type PersonInput } from './engine/index.ts';
-import { personFromPatient, UPID_URL, type UpiService } from './service.ts';
+import { personFromPatient, type UpiService } from './service.ts';
 import { readPage, pageLinks } from '../server/jsonapi.ts';
 
 const MATCH_GRADE = 'http://hl7.org/fhir/StructureDefinition/match-grade';
@@ -105,17 +105,58 @@ export async function registerUpiRoutes(app: FastifyInstance, services: Services
       const target = (await tx.query<{ upid: string }>('SELECT upid FROM upi_persons WHERE patient_id = $1', [m.candidate_id])).rows[0];
       if (!target) throw notFound('The candidate no longer exists');
       await tx.query("UPDATE upi_possible_matches SET status = 'confirmed', decided_at = $2 WHERE id = $1", [m.id, services.clock.now()]);
-      await upi.link(tx, m.patient_id, target.upid, 'confirmed');
-      const patient = await store.read(ctx, 'Patient', m.patient_id, { tx });
-      await store.update(ctx, 'Patient', m.patient_id, patient.resource!, { tx });
-      const dependents = (await tx.query<{ type: string; id: string; content: FhirResource }>(
-        `SELECT type, id, content FROM resources WHERE builder_id = $1 AND NOT deleted AND type <> 'Patient'
-           AND content->'extension' @> $2::jsonb`,
-        [ctx.writeBuilderId, JSON.stringify([{ url: UPID_URL }])],
-      )).rows.filter((r) => JSON.stringify(r.content).includes(`"Patient/${m.patient_id}"`));
-      for (const d of dependents) await store.update(ctx, d.type, d.id, d.content, { tx, platform: true });
+      await upi.linkAndRestamp(tx, m.patient_id, target.upid, 'confirmed', ctx.principal.id);
     });
     const r = await db.query<PmRow>('SELECT * FROM upi_possible_matches WHERE id = $1', [m.id]);
     return { data: pmJson(r.rows[0]!) };
+  });
+
+  // ---- persons: unmerge and the versioned history of a UPID ----------------------------------------------
+  // Unmerge detaches one Patient from its person to a new UPID. Allowed to the platform admin, and to the builder
+  // that owns the Patient (it may always say "this record of mine is not that person"); other builders' records
+  // of the person are never named.
+  app.post('/upi/persons/:upid/unmerge', async (request) => {
+    const ctx = getAccess(request);
+    const { upid } = request.params as { upid: string };
+    const body = request.body as { patientId?: unknown; data?: { attributes?: { patientId?: unknown } } } | null;
+    const raw = body?.data?.attributes?.patientId ?? body?.patientId;
+    if (typeof raw !== 'string' || raw === '') throw badRequest('The body must name the Patient to detach: {"data":{"type":"upi/unmerges","attributes":{"patientId":"…"}}}');
+    const patientId = raw.replace(/^Patient\//, '');
+    if (!ctx.principal.isPlatformAdmin) requirePermission(ctx, 'fhir:update:Patient');
+    const row = (await db.query<{ builder_id: string; upid: string }>('SELECT builder_id, upid FROM upi_persons WHERE patient_id = $1', [patientId])).rows[0];
+    const mayAct = ctx.principal.isPlatformAdmin || (row !== undefined && row.builder_id === ctx.writeBuilderId);
+    if (!row || !mayAct || row.upid !== upid) throw notFound('No such Patient in this person');
+    const result = await db.transaction((tx) => upi.unmerge(tx, patientId, ctx.principal.id));
+    return {
+      data: {
+        type: 'upi/unmerges',
+        id: result.newUpid,
+        attributes: { patientId, previousUpid: result.oldUpid, upid: result.newUpid, separatedFromCount: result.others.length },
+        relationships: { patient: { data: { type: 'fhir/Patient', id: patientId } } },
+      },
+    };
+  });
+
+  // The versioned history of a UPID: every link, match, merge and unmerge that moved a Patient into or out of it.
+  // A builder sees the entries of its own Patients; the platform admin sees all.
+  app.get('/upi/persons/:upid/assignments', async (request) => {
+    const ctx = getAccess(request);
+    const { upid } = request.params as { upid: string };
+    if (!ctx.principal.isPlatformAdmin) requirePermission(ctx, 'fhir:read:Patient');
+    const rows = (await db.query<{ seq: string; patient_id: string; old_upid: string | null; new_upid: string; reason: string; score: number | null; at: Date; actor: string | null }>(
+      `SELECT a.seq, a.patient_id, a.old_upid, a.new_upid, a.reason, a.score, a.at, a.actor FROM upi_assignments a
+        WHERE (a.new_upid = $1 OR a.old_upid = $1)
+          AND ($2::boolean OR EXISTS (SELECT 1 FROM upi_persons p WHERE p.patient_id = a.patient_id AND p.builder_id = ANY($3::text[])))
+        ORDER BY a.seq LIMIT 1000`,
+      [upid, ctx.principal.isPlatformAdmin, ctx.readBuilderIds],
+    )).rows;
+    return {
+      data: rows.map((r) => ({
+        type: 'upi/assignments',
+        id: String(r.seq),
+        attributes: { previousUpid: r.old_upid, upid: r.new_upid, reason: r.reason, score: r.score, at: r.at.toISOString(), actor: r.actor },
+        relationships: { patient: { data: { type: 'fhir/Patient', id: r.patient_id } } },
+      })),
+    };
   });
 }

@@ -62,6 +62,11 @@ export interface MatchModel {
   hardRules: HardRules;
   /** Blocks larger than this are skipped (too common a value to discriminate), see docs/upi.md. */
   maxBlockSize: number;
+  /**
+   * Identity confirmed by an external network (patient-history discovery): two Patients the same network calls
+   * the same person get `weight` extra bits, when the network's own scores are at least `minScore`.
+   */
+  networkIdentity?: { weight: number; minScore: number };
   /** Prior probability that two records in a random pair match (reporting only). */
   prior?: number;
   /** Where the probabilities came from (default, EM run …). */
