@@ -57,7 +57,33 @@ export function deterministicId(...parts: string[]): string {
   return formatId(n);
 }
 
-/** deterministicId(a, b, c) without the rest-parameter array (the HL7 v2 / NCPDP collector's hot path). */
+/**
+ * deterministicId(a, b, c) for a fixed (a, b) prefix: the lane state after hashing `a␟b␟` is computed
+ * once (the HL7 v2 / NCPDP collector hashes namespace + resource type + key for every resource).
+ */
+export class IdHasher {
+  private readonly prefixes = new Map<string, Int32Array>();
+  constructor(private readonly a: string) {}
+
+  id(b: string, c: string): string {
+    let st = this.prefixes.get(b);
+    if (st === undefined) {
+      h1 = 0x9747b28c; h2 = 0x85ebca6b; h3 = 0xc2b2ae35; h4 = 0x27d4eb2f;
+      const a = this.a;
+      for (let i = 0; i < a.length; i++) step(a.charCodeAt(i));
+      step(SEP);
+      for (let i = 0; i < b.length; i++) step(b.charCodeAt(i));
+      step(SEP);
+      st = Int32Array.of(h1, h2, h3, h4);
+      this.prefixes.set(b, st);
+    }
+    h1 = st[0]!; h2 = st[1]!; h3 = st[2]!; h4 = st[3]!;
+    for (let i = 0; i < c.length; i++) step(c.charCodeAt(i));
+    return formatId(this.a.length + b.length + c.length + 2);
+  }
+}
+
+/** deterministicId(a, b, c) without the rest-parameter array. */
 export function deterministicId3(a: string, b: string, c: string): string {
   h1 = 0x9747b28c; h2 = 0x85ebca6b; h3 = 0xc2b2ae35; h4 = 0x27d4eb2f;
   for (let i = 0; i < a.length; i++) step(a.charCodeAt(i));

@@ -2,7 +2,7 @@
 // assembles the ConversionResult (invalid resources dropped and counted, never thrown).
 // Shared by the HL7 v2 and NCPDP converters.
 // Same id function as the C-CDA converter (fast seeded MurmurHash3 lanes, UUID-shaped).
-import { deterministicId3 } from '../ccda/context.ts';
+import { IdHasher } from '../ccda/context.ts';
 import { validateResource, type ValidationIssue } from '../../fhir/validation/index.ts';
 import type { ConversionResult, FhirResource, OutcomeIssue } from '../types.ts';
 
@@ -17,6 +17,18 @@ export interface EmitOptions {
    * on those too; false validates nothing.
    */
   validate?: boolean | 'all';
+}
+
+// One hasher per namespace (feeds use a handful), so the namespace + type prefix is hashed once per process.
+const HASHERS = new Map<string, IdHasher>();
+function hasherFor(ns: string): IdHasher {
+  let h = HASHERS.get(ns);
+  if (h === undefined) {
+    if (HASHERS.size >= 1000) HASHERS.clear();
+    h = new IdHasher(ns);
+    HASHERS.set(ns, h);
+  }
+  return h;
 }
 
 /** R4: strings SHALL NOT exceed 1 MB (the validator's limit, in UTF-16 units). */
@@ -38,19 +50,19 @@ export class ResourceCollector {
   private readonly byKey = new Map<string, FhirResource>();
   private readonly order: FhirResource[] = [];
   readonly issues: OutcomeIssue[] = [];
-  private readonly ns: string;
+  private readonly hasher: IdHasher;
   private readonly validate: boolean | 'all';
   /** Resources added only by builders whose output is valid by construction. */
   private readonly trusted = new Set<FhirResource>();
 
   constructor(options: EmitOptions = {}) {
-    this.ns = options.idNamespace ?? 'tessera';
+    this.hasher = hasherFor(options.idNamespace ?? 'tessera');
     this.validate = options.validate ?? true;
   }
 
   /** Deterministic FHIR id (UUID form, 36 chars) for a resource type and a natural key. */
   id(type: string, key: string): string {
-    return deterministicId3(this.ns, type, key);
+    return this.hasher.id(type, key);
   }
 
   /** Reference string for a resource of this type and key (whether or not it is added). */
