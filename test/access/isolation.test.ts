@@ -2,7 +2,8 @@
 // role), users and FHIR resources (with references across builders, updates and deletions); then thousands of
 // random requests — read, vread, searches with _include/_revinclude and chains, instance/type/system history,
 // creates with and without Zus-Account, JSON:API listings — each checked against the rules restated below,
-// independently of src/access. Grants are revoked and created while it runs. Seed: ISOLATION_SEED; size:
+// independently of src/access. Patients are mostly active (a treatment relationship) but never linked across
+// builders (family names only), so sharing (test/access/sharing*.test.ts) must add nothing here. Grants are revoked and created while it runs. Seed: ISOLATION_SEED; size:
 // ISOLATION_REQUESTS (default 2000).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -116,7 +117,8 @@ describe('randomized isolation', () => {
     for (const b of builders) {
       for (let i = 0; i < 3; i++) {
         const family = pick(FAMILIES);
-        (await create(b, { resourceType: 'Patient', name: [{ family }] })).family = family;
+        // most are active (a treatment relationship): with no UPI link between builders nothing may be shared
+        (await create(b, { resourceType: 'Patient', name: [{ family }], ...(rnd() < 0.7 ? { active: true } : {}) })).family = family;
       }
     }
     const patients = [...resources.values()].filter((r) => r.type === 'Patient');
@@ -207,7 +209,7 @@ describe('randomized isolation', () => {
         if (kind === 'create') {
           const type = pick(['Patient', 'Observation'] as const);
           const anyPatient = pick(resourceList().filter((x) => x.type === 'Patient'));
-          const body = type === 'Patient' ? { resourceType: type, name: [{ family: pick(FAMILIES) }] } : { resourceType: type, status: 'final', code: { text: 'bp' }, subject: { reference: `Patient/${anyPatient.id}` } };
+          const body = type === 'Patient' ? { resourceType: type, active: true, name: [{ family: pick(FAMILIES) }] } : { resourceType: type, status: 'final', code: { text: 'bp' }, subject: { reference: `Patient/${anyPatient.id}` } };
           const before = (await tp.db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM resources WHERE type <> $1', ['AuditEvent'])).rows[0]!.n;
           const r = await fetchAs(p, `/fhir/${type}`, header, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
           if (forbiddenExpected || !canCreate(p.role, type)) {
