@@ -23,6 +23,8 @@ export interface CompactElement {
   vs?: string;
   /** Defined by contentReference (its single type is the referenced backbone path). */
   cr?: true;
+  /** Part of the summary view (ElementDefinition.isSummary, for `_summary=true`). */
+  s?: true;
 }
 
 export interface CompactType {
@@ -43,6 +45,8 @@ export interface SearchParamDef {
   target?: string[];
   url: string;
   description: string;
+  /** Composite parameters: each component's value kind and FHIRPath expression relative to one composite item. */
+  components?: { type: SearchParamType; expression: string }[];
 }
 
 export interface CompactModel {
@@ -60,7 +64,7 @@ export interface CompactModel {
   patientCompartment: Record<string, string[]>;
 }
 
-export const MODEL_SCHEMA = 3;
+export const MODEL_SCHEMA = 4;
 export const UPID_SYSTEM = 'https://zusapi.com/fhir/identifier/universal-id';
 
 interface Json { [k: string]: any }
@@ -135,6 +139,7 @@ function buildTypes(sds: Json[], types: Record<string, CompactType>): void {
       if (choice) n = n.slice(0, -3);
       const el: CompactElement = { n, min: e.min ?? 0, max: parseMax(e.max), a: parseMax(e.base?.max ?? e.max) !== 1, t: [] };
       if (choice) el.c = true;
+      if (e.isSummary === true) el.s = true;
       if (e.contentReference) {
         el.t = [String(e.contentReference).replace(/^.*#/, '')];
         el.cr = true;
@@ -230,11 +235,26 @@ function buildSearchParams(spResources: Json[], resourceTypes: string[], model: 
   const noDomain = new Set(['Bundle', 'Binary', 'Parameters']);
   const out: Record<string, SearchParamDef[]> = {};
   for (const rt of resourceTypes) out[rt] = [];
+  const byUrl = new Map<string, Json>();
+  for (const sp of spResources) if (typeof sp.url === 'string') byUrl.set(sp.url, sp);
   const add = (rt: string, sp: Json, expression: string) => {
     const list = out[rt];
     if (!list || list.some((p) => p.code === sp.code)) return;
     const def: SearchParamDef = { code: sp.code, type: sp.type, expression, url: sp.url, description: describeFor(rt, sp.description ?? '') };
     if (sp.target?.length) def.target = [...sp.target];
+    if (sp.type === 'composite') {
+      const parts = (sp.component ?? []) as Json[];
+      // R4's DocumentReference `relationship` pairs each expression with the other component's definition; take the
+      // kind from the definition whose own expression ends with the component's expression when there is one.
+      const kindOf = (c: Json): SearchParamType | undefined => {
+        const own = parts.map((x) => byUrl.get(x.definition)).find((d) => typeof d?.expression === 'string' && d.expression.endsWith(`.${c.expression}`));
+        return (own ?? byUrl.get(c.definition))?.type as SearchParamType | undefined;
+      };
+      const components = parts.map((c) => ({ type: kindOf(c), expression: String(c.expression ?? '') }));
+      // Only composites whose parts are all indexable kinds with a relative expression (not `%resource…`).
+      if (components.length < 2 || components.some((c) => !c.type || c.type === 'composite' || c.type === 'special' || !c.expression || c.expression.startsWith('%'))) return;
+      def.components = components as { type: SearchParamType; expression: string }[];
+    }
     list.push(def);
   };
   for (const sp of spResources) {

@@ -31,6 +31,8 @@ export interface ElementDef {
   targetTypes: string[];
   /** For elements defined by contentReference ("#Questionnaire.item"): the referenced element path. */
   contentReference?: string;
+  /** Part of the summary view (`_summary=true`). */
+  isSummary: boolean;
   /** Required binding: value set URL, and its codes and code systems when the package enumerates them. */
   requiredBinding?: { valueSet: string; codes?: ReadonlySet<string>; systems?: ReadonlySet<string> };
 }
@@ -119,6 +121,7 @@ function toTypeDef(
       types: e.t,
       choice: e.c === true,
       targetTypes: e.tp ?? [],
+      isSummary: e.s === true,
     };
     if (e.cr) el.contentReference = e.t[0];
     if (e.vs) el.requiredBinding = { valueSet: e.vs, codes: valueSets.get(e.vs), systems: valueSetSystems.get(e.vs) };
@@ -175,6 +178,30 @@ export function listSearchParams(resourceType: string): SearchParamDef[] {
 
 export function getSearchParam(resourceType: string, code: string): SearchParamDef | undefined {
   return load().searchParams.get(resourceType)?.get(code);
+}
+
+/**
+ * A composite parameter whose expression is a union of other composites' expressions with the same components
+ * (R4 `combo-code-value-quantity` = `code-value-quantity` | `component-code-value-quantity`) is not indexed on its
+ * own: it matches when any of those does. Returns their codes, or null for an ordinary composite.
+ */
+export function compositeUnionOf(resourceType: string, code: string): string[] | null {
+  const l = load();
+  const cache = (l as Loaded & { unions?: Map<string, string[] | null> }).unions ??= new Map();
+  const key = `${resourceType}.${code}`;
+  if (cache.has(key)) return cache.get(key)!;
+  let result: string[] | null = null;
+  const def = getSearchParam(resourceType, code);
+  if (def?.components) {
+    const parts = def.expression.split(' | ').map((x) => x.trim());
+    const sameComponents = (d: SearchParamDef) => d.components !== undefined && d.components.length === def.components!.length
+      && d.components.every((c, i) => c.type === def.components![i]!.type && c.expression === def.components![i]!.expression);
+    const others = listSearchParams(resourceType).filter((d) => d.code !== code && sameComponents(d));
+    const codes = parts.map((part) => others.find((d) => d.expression === part)?.code);
+    if (parts.length > 1 && codes.every((c) => c !== undefined)) result = codes as string[];
+  }
+  cache.set(key, result);
+  return result;
 }
 
 /** Reference search parameters that put a resource of this type in a patient's compartment (R4 CompartmentDefinition). */

@@ -1,8 +1,8 @@
 // The CapabilityStatement lists exactly what this server does: every R4 type, its interactions, and the search
-// parameters the store can evaluate (composite / special / expression-less ones are left out).
+// parameters the store can evaluate (special and expression-less ones, and composites over `%resource`, are left out).
 import { listResourceTypes, listSearchParams } from '../definitions/index.ts';
 import { sharingCapability } from '../everything/capability.ts';
-import { SUPPORTED_KINDS } from '../search/parse.ts';
+import { isSearchable } from '../search/parse.ts';
 
 let cached: Record<string, unknown> | null = null;
 
@@ -13,7 +13,7 @@ export function capabilityStatement(fhirBase: string, now: Date): Record<string,
 
 function build(): Record<string, unknown> {
   const resource = listResourceTypes().map((type) => {
-    const params = listSearchParams(type).filter((p) => SUPPORTED_KINDS.has(p.type) && (p.expression !== '' || p.code === '_id'));
+    const params = listSearchParams(type).filter((p) => isSearchable(type, p));
     const refs = params.filter((p) => p.type === 'reference' && !p.code.startsWith('_'));
     return {
       type,
@@ -63,7 +63,7 @@ function build(): Record<string, unknown> {
       searchParam: [
         { name: '_count', type: 'number' }, { name: '_sort', type: 'string' }, { name: '_total', type: 'token' },
         { name: '_summary', type: 'token' }, { name: '_elements', type: 'string' }, { name: '_include', type: 'string' },
-        { name: '_revinclude', type: 'string' },
+        { name: '_revinclude', type: 'string' }, { name: '_has', type: 'special', documentation: '_has:Type:reference:parameter (reverse chaining, nested up to 3 levels)' },
         ...sharing.searchParams,
       ],
       documentation: sharing.documentation,

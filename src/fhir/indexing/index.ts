@@ -1,24 +1,29 @@
 // Search-index values of a resource, computed from the R4 SearchParameter FHIRPath expressions
 // (see ../definitions). Expressions are compiled once per (type, parameter) by ./fhirpath-compiler.ts;
 // the few it cannot compile are evaluated with the `fhirpath` package instead.
-// Composite and special parameters (and those without an expression: _text, _content, _query) are not indexed.
+// Composite parameters are indexed per composite item (e.g. each Observation.component): every component's values go
+// to its kind's table under the parameter `<code>$<component index>` with the item's ordinal in `grp`, so a search
+// pairs the components of one item. Special parameters (and _text, _content, _query) are not indexed.
 import fhirpath from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4/index.js';
-import { listSearchParams, type SearchParamDef } from '../definitions/index.ts';
+import { compositeUnionOf, listSearchParams, type SearchParamDef } from '../definitions/index.ts';
 import { CompileError, compileFhirPath, type Evaluator, type FhirNode } from './fhirpath-compiler.ts';
 import { MAX_INSTANT, MIN_INSTANT, normalizeString, parseDateRange } from './values.ts';
 
 export { normalizeString, parseDateRange, MIN_INSTANT, MAX_INSTANT } from './values.ts';
 export { compileFhirPath, type FhirNode } from './fhirpath-compiler.ts';
 
-export type IndexEntry =
+/** `grp`: the composite item an entry belongs to (only on composite components, whose param is `<code>$<n>`). */
+export type IndexEntry = (
   | { kind: 'token'; param: string; system: string | null; code: string | null; display?: string }
-  | { kind: 'string'; param: string; value: string }
+  /** `raw`: the verbatim value, only when it differs from the normalized `value` (for `:exact`) */
+  | { kind: 'string'; param: string; value: string; raw?: string }
   | { kind: 'date'; param: string; start: string; end: string }
   | { kind: 'reference'; param: string; targetType: string | null; targetId: string | null; reference: string }
   | { kind: 'number'; param: string; value: number }
   | { kind: 'quantity'; param: string; value: number; system: string | null; code: string | null; unit: string | null }
-  | { kind: 'uri'; param: string; value: string };
+  | { kind: 'uri'; param: string; value: string }
+) & { grp?: number };
 
 /** Parameters whose string values are indexed verbatim (exact match), not normalised. */
 export const EXACT_STRING_PARAMS: ReadonlySet<string> = new Set(['upid']);
@@ -30,6 +35,17 @@ interface CompiledParam {
   evaluate: Evaluator;
   /** true when evaluated through the `fhirpath` package */
   fallback: boolean;
+  /** composite parameters: each component's kind and evaluator (relative to one item of `evaluate`) */
+  components?: { type: string; evaluate: Evaluator }[];
+}
+
+function compileOrFallback(expression: string): { evaluate: Evaluator; fallback: boolean } {
+  try {
+    return { evaluate: compileFhirPath(expression), fallback: false };
+  } catch (e) {
+    if (!(e instanceof CompileError)) throw e;
+    return { evaluate: fallbackEvaluator(expression), fallback: true };
+  }
 }
 
 const compiledByType = new Map<string, CompiledParam[]>();
@@ -64,13 +80,15 @@ function compiledParams(resourceType: string): CompiledParam[] {
   if (list) return list;
   list = [];
   for (const def of listSearchParams(resourceType)) {
-    if (!INDEXED_TYPES.has(def.type) || !def.expression) continue;
-    try {
-      list.push({ def, evaluate: compileFhirPath(def.expression), fallback: false });
-    } catch (e) {
-      if (!(e instanceof CompileError)) throw e;
-      list.push({ def, evaluate: fallbackEvaluator(def.expression), fallback: true });
+    if (!def.expression) continue;
+    if (def.type === 'composite' && def.components) {
+      if (compositeUnionOf(resourceType, def.code)) continue; // searched through the composites it unites
+      const components = def.components.map((c) => ({ type: c.type, evaluate: compileOrFallback(c.expression).evaluate }));
+      list.push({ def, ...compileOrFallback(def.expression), components });
+      continue;
     }
+    if (!INDEXED_TYPES.has(def.type)) continue;
+    list.push({ def, ...compileOrFallback(def.expression) });
   }
   compiledByType.set(resourceType, list);
   return list;
@@ -99,18 +117,46 @@ export function extractIndexEntries(resource: unknown): IndexEntry[] {
     if (nodes.length === 0) continue;
     const before = out.length;
     const code = p.def.code;
-    switch (p.def.type) {
-      case 'token': for (const n of nodes) tokenEntries(code, n, out); break;
-      case 'string': for (const n of nodes) stringEntries(code, n, out); break;
-      case 'date': for (const n of nodes) dateEntries(code, n, out); break;
-      case 'reference': for (const n of nodes) referenceEntries(code, n, out); break;
-      case 'number': for (const n of nodes) numberEntries(code, n, out); break;
-      case 'quantity': for (const n of nodes) quantityEntries(code, n, out); break;
-      case 'uri': for (const n of nodes) uriEntries(code, n, out); break;
+    if (p.components) {
+      compositeEntries(code, p.components, nodes, out);
+      continue;
     }
+    kindEntries(p.def.type, code, nodes, out);
     if (out.length - before > 1) dedupe(out, before);
   }
   return out;
+}
+
+function kindEntries(kind: string, code: string, nodes: FhirNode[], out: IndexEntry[]): void {
+  switch (kind) {
+    case 'token': for (const n of nodes) tokenEntries(code, n, out); break;
+    case 'string': for (const n of nodes) stringEntries(code, n, out); break;
+    case 'date': for (const n of nodes) dateEntries(code, n, out); break;
+    case 'reference': for (const n of nodes) referenceEntries(code, n, out); break;
+    case 'number': for (const n of nodes) numberEntries(code, n, out); break;
+    case 'quantity': for (const n of nodes) quantityEntries(code, n, out); break;
+    case 'uri': for (const n of nodes) uriEntries(code, n, out); break;
+  }
+}
+
+/** One group of component entries per composite item that has a value for every component. */
+function compositeEntries(code: string, components: { type: string; evaluate: Evaluator }[], items: FhirNode[], out: IndexEntry[]): void {
+  for (let g = 0; g < items.length; g++) {
+    const start = out.length;
+    let complete = true;
+    for (let k = 0; k < components.length && complete; k++) {
+      const before = out.length;
+      kindEntries(components[k]!.type, `${code}$${k}`, components[k]!.evaluate([items[g]!]), out);
+      // a CodeableConcept's text is only for `:text`, which composites do not offer
+      let w = before;
+      for (let i = before; i < out.length; i++) { const e = out[i]!; if (e.kind !== 'token' || e.code !== null) out[w++] = e; }
+      out.length = w;
+      if (out.length === before) complete = false;
+      else if (out.length - before > 1) dedupe(out, before);
+    }
+    if (!complete) { out.length = start; continue; }
+    for (let i = start; i < out.length; i++) out[i]!.grp = g;
+  }
 }
 
 function dedupe(out: IndexEntry[], from: number): void {
@@ -167,8 +213,8 @@ function codingEntry(param: string, c: Obj, out: IndexEntry[]): void {
 function stringEntries(param: string, n: FhirNode, out: IndexEntry[]): void {
   const v = n.v;
   if (typeof v === 'string') {
-    const value = EXACT_STRING_PARAMS.has(param) ? v : normalizeString(v);
-    if (value) out.push({ kind: 'string', param, value });
+    if (EXACT_STRING_PARAMS.has(param)) { if (v) out.push({ kind: 'string', param, value: v }); return; }
+    pushString(param, v, out);
     return;
   }
   if (typeof v !== 'object' || v === null) return;
@@ -187,7 +233,8 @@ const ADDRESS_FIELDS = ['line', 'city', 'district', 'state', 'postalCode', 'coun
 function pushString(param: string, s: unknown, out: IndexEntry[]): void {
   if (typeof s !== 'string') return;
   const value = normalizeString(s);
-  if (value) out.push({ kind: 'string', param, value });
+  if (!value) return;
+  out.push(value === s ? { kind: 'string', param, value } : { kind: 'string', param, value, raw: s });
 }
 
 function dateEntries(param: string, n: FhirNode, out: IndexEntry[]): void {

@@ -121,8 +121,33 @@ describe('extractIndexEntries', () => {
     assert.deepEqual(entries(pat, 'name').map((e) => (e as { value: string }).value), ['nunez', 'ana', 'maria', 'dr.', 'dr. ana maria nunez']);
     assert.deepEqual(entries(pat, 'family').map((e) => (e as { value: string }).value), ['nunez']);
     assert.deepEqual(entries(pat, 'address').map((e) => (e as { value: string }).value), ['1 main st', 'zurich', 'zh', '8000', 'ch']);
-    assert.deepEqual(entries(pat, 'address-city'), [{ kind: 'string', param: 'address-city', value: 'zurich' }]);
-    assert.deepEqual(entries({ resourceType: 'Organization', name: 'ACME  Health' }, 'name'), [{ kind: 'string', param: 'name', value: 'acme health' }]);
+    assert.deepEqual(entries(pat, 'address-city'), [{ kind: 'string', param: 'address-city', value: 'zurich', raw: 'Zürich' }]);
+    // the verbatim value is kept only when normalization changed it (for :exact)
+    assert.deepEqual(entries({ resourceType: 'Patient', address: [{ city: 'bern' }] }, 'address-city'), [{ kind: 'string', param: 'address-city', value: 'bern' }]);
+    assert.deepEqual(entries({ resourceType: 'Organization', name: 'ACME  Health' }, 'name'), [{ kind: 'string', param: 'name', value: 'acme health', raw: 'ACME  Health' }]);
+  });
+
+  test('composite: components of one item share a group; combo composites are not indexed twice', () => {
+    const bp = {
+      resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }], text: 'BP' },
+      component: [
+        { code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] }, valueQuantity: { value: 120, system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } },
+        { code: { coding: [{ system: 'http://loinc.org', code: '8462-4' }] }, valueQuantity: { value: 80, system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } },
+        { code: { text: 'no value' } },
+      ],
+    };
+    const comp = extractIndexEntries(bp).filter((e) => e.param.startsWith('component-code-value-quantity'));
+    assert.deepEqual(comp.map((e) => [e.param, e.grp, e.kind === 'token' ? e.code : e.kind === 'quantity' ? e.value : null]), [
+      ['component-code-value-quantity$0', 0, '8480-6'], ['component-code-value-quantity$1', 0, 120],
+      ['component-code-value-quantity$0', 1, '8462-4'], ['component-code-value-quantity$1', 1, 80],
+    ]);
+    // no value on the root: no root-level pair
+    assert.equal(extractIndexEntries(bp).filter((e) => e.param.startsWith('code-value-quantity')).length, 0);
+    assert.equal(extractIndexEntries(bp).filter((e) => e.param.startsWith('combo-code-value')).length, 0);
+    const hr = { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] }, valueQuantity: { value: 70, code: '/min' } };
+    assert.deepEqual(extractIndexEntries(hr).filter((e) => e.grp !== undefined).map((e) => [e.param, e.grp]), [['code-value-quantity$0', 0], ['code-value-quantity$1', 0]]);
+    // ordinary entries carry no group
+    assert.ok(extractIndexEntries(hr).filter((e) => e.param === 'code').every((e) => e.grp === undefined));
   });
 
   test('upid: exact value, Patient identifier and extension on other types', () => {

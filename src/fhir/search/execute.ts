@@ -75,7 +75,7 @@ export async function executeSearch(db: Queryable, ctx: AccessContext, q: Parsed
   // Reference filters (patient=…, chains) are the selective ones the planner misjudges; dense filters such as
   // status=final keep the indexable order, where walking the key is the fast plan.
   const selective = q.filters.filter((f) => f.def.code !== '_lastUpdated');
-  const fence = selective.some((f) => f.def.type === 'reference' || f.chain);
+  const fence = selective.some((f) => f.def.type === 'reference' || f.chain || f.has);
   const idExpr = fence ? `(r.id || '')` : 'r.id';
   let pageWhere = where;
   if (q.cursor) {

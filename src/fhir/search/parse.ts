@@ -1,13 +1,23 @@
 // Turns FHIR search query parameters into a structured query, driven by the R4 SearchParameter definitions.
 // Nothing here is written per parameter: every parameter of a type is handled by its value kind.
 import { badRequest, type ErrorDetail } from '../../platform/errors.ts';
-import { getSearchParam, isResourceType, type SearchParamDef } from '../definitions/index.ts';
+import { compositeUnionOf, getSearchParam, isResourceType, type SearchParamDef } from '../definitions/index.ts';
 
 export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
 const PREFIXES = new Set<Prefix>(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
 
-/** Parameter kinds this store indexes and searches. */
+/** Parameter kinds this store indexes, searches and sorts by. */
 export const SUPPORTED_KINDS = new Set(['token', 'string', 'date', 'reference', 'number', 'quantity', 'uri']);
+
+/** Whether a search parameter can be used as a filter (indexed kinds, and composites whose parts are indexed). */
+export function isSearchable(type: string, def: SearchParamDef): boolean {
+  if (def.type === 'composite') return def.components !== undefined && def.expression !== '';
+  return SUPPORTED_KINDS.has(def.type) && (def.expression !== '' || def.code === '_id');
+}
+
+/** The synthetic definition `_has` filters carry. */
+const HAS_DEF: SearchParamDef = { code: '_has', type: 'special', expression: '', url: 'http://hl7.org/fhir/R4/search.html#has', description: 'Reverse chaining' };
+const MAX_HAS_DEPTH = 3;
 
 /** Modifiers accepted per kind (`missing` everywhere). */
 const MODIFIERS: Record<string, Set<string>> = {
@@ -18,6 +28,7 @@ const MODIFIERS: Record<string, Set<string>> = {
   number: new Set(['missing']),
   quantity: new Set(['missing']),
   uri: new Set(['missing', 'below', 'above']),
+  composite: new Set(['missing']),
 };
 
 export interface Filter {
@@ -31,6 +42,10 @@ export interface Filter {
   targetTypes?: string[];
   /** one-level chain `ref.param`: the filter applied to the referenced resource */
   chain?: Filter;
+  /** `_has:Type:ref:param`: resources of `type` whose reference `param` points here and that match `filter` */
+  has?: { type: string; param: string; filter: Filter };
+  /** composite parameters searched as any of several other composites (R4 combo-…) */
+  unionOf?: SearchParamDef[];
 }
 
 export interface SortKey {
@@ -89,6 +104,24 @@ export function splitValues(raw: string): string[] {
   return out;
 }
 
+/** Splits a composite value at unescaped `$` (the parts keep their other escapes). */
+export function splitComposite(value: string): string[] {
+  const parts: string[] = [];
+  let cur = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c === '\\' && i + 1 < value.length) {
+      cur += c + value[i + 1];
+      i++;
+    } else if (c === '$') {
+      parts.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  parts.push(cur);
+  return parts;
+}
+
 /** Splits a token/quantity value at unescaped `|`. */
 export function splitPipes(value: string): string[] {
   const parts: string[] = [];
@@ -141,41 +174,60 @@ export function parseSearch(type: string, params: [string, string][], opts: Pars
       parseControl(q, name, value, opts);
       continue;
     }
-    const colon = name.indexOf(':');
-    const dot = name.indexOf('.');
-    if (dot > 0) {
-      // chain: `ref[:Type].param[:modifier]`
-      const head = name.slice(0, dot);
-      const tail = name.slice(dot + 1);
-      const [refCode, refType] = head.split(':') as [string, string | undefined];
-      const refDef = getSearchParam(type, refCode);
-      if (!refDef) { unknown(name, `Unknown search parameter '${refCode}' for ${type}`); continue; }
-      if (refDef.type !== 'reference') invalid(name, `Search parameter '${refCode}' is not a reference and cannot be chained`);
-      if (tail.includes('.')) invalid(name, `Only one level of chaining is supported ('${name}')`);
-      const [chainCode, chainMod] = tail.split(':') as [string, string | undefined];
-      let targets = refType ? [refType] : (refDef.target ?? []);
-      if (refType && !isResourceType(refType)) invalid(name, `Unknown resource type '${refType}' in '${name}'`);
-      targets = targets.filter((t) => getSearchParam(t, chainCode));
-      if (targets.length === 0) { unknown(name, `No target of '${refCode}' has a search parameter '${chainCode}'`); continue; }
-      const chainDef = getSearchParam(targets[0]!, chainCode)!;
-      const chain = makeFilter(name, chainDef, chainMod ?? null, value);
-      if (!chain) { unknown(name, `Search parameter '${chainCode}' is not supported`); continue; }
-      q.filters.push({ name, def: refDef, modifier: null, values: [], targetTypes: targets, chain });
-      continue;
-    }
-    const [code, modifier] = colon > 0 ? [name.slice(0, colon), name.slice(colon + 1)] : [name, null];
-    const def = getSearchParam(type, code);
-    if (!def) { unknown(name, `Unknown search parameter '${code}' for ${type}`); continue; }
-    const f = makeFilter(name, def, modifier, value);
-    if (!f) { unknown(name, `Search parameter '${code}' (${def.type}) is not supported`); continue; }
-    q.filters.push(f);
+    const f = parseFilter(type, name, value, unknown, 0);
+    if (f) q.filters.push(f);
   }
   parseIncludes(q, params);
   return q;
 }
 
-function makeFilter(name: string, def: SearchParamDef, modifier: string | null, value: string): Filter | null {
-  if (!SUPPORTED_KINDS.has(def.type) || (def.expression === '' && def.code !== '_id')) return null;
+/** One filter parameter of `type` (plain, `:modifier`, chained `ref.param`, or reverse-chained `_has:…`); null = ignored. */
+function parseFilter(type: string, name: string, value: string, unknown: (name: string, message: string) => void, depth: number): Filter | null {
+  if (name.startsWith('_has:')) {
+    // _has:Type:ref:param — param may itself carry a modifier, a chain or another _has
+    const parts = name.split(':');
+    if (parts.length < 4) invalid(name, `_has needs _has:Type:reference:parameter ('${name}')`);
+    const [, srcType, refCode] = parts as [string, string, string];
+    if (depth >= MAX_HAS_DEPTH) invalid(name, `_has may be nested at most ${MAX_HAS_DEPTH} levels`);
+    if (!isResourceType(srcType)) invalid(name, `Unknown resource type '${srcType}' in '${name}'`);
+    const refDef = getSearchParam(srcType, refCode);
+    if (!refDef || refDef.type !== 'reference') invalid(name, `'${srcType}:${refCode}' is not a reference search parameter`);
+    if (refDef.target && refDef.target.length > 0 && !refDef.target.includes(type)) invalid(name, `'${srcType}:${refCode}' cannot refer to ${type}`);
+    const inner = parseFilter(srcType, parts.slice(3).join(':'), value, unknown, depth + 1);
+    if (!inner) return null;
+    return { name, def: HAS_DEF, modifier: null, values: [], has: { type: srcType, param: refCode, filter: inner } };
+  }
+  const colon = name.indexOf(':');
+  const dot = name.indexOf('.');
+  if (dot > 0) {
+    // chain: `ref[:Type].param[:modifier]`
+    const head = name.slice(0, dot);
+    const tail = name.slice(dot + 1);
+    const [refCode, refType] = head.split(':') as [string, string | undefined];
+    const refDef = getSearchParam(type, refCode);
+    if (!refDef) { unknown(name, `Unknown search parameter '${refCode}' for ${type}`); return null; }
+    if (refDef.type !== 'reference') invalid(name, `Search parameter '${refCode}' is not a reference and cannot be chained`);
+    if (tail.includes('.')) invalid(name, `Only one level of chaining is supported ('${name}')`);
+    const [chainCode, chainMod] = tail.split(':') as [string, string | undefined];
+    let targets = refType ? [refType] : (refDef.target ?? []);
+    if (refType && !isResourceType(refType)) invalid(name, `Unknown resource type '${refType}' in '${name}'`);
+    targets = targets.filter((t) => getSearchParam(t, chainCode));
+    if (targets.length === 0) { unknown(name, `No target of '${refCode}' has a search parameter '${chainCode}'`); return null; }
+    const chainDef = getSearchParam(targets[0]!, chainCode)!;
+    const chain = makeFilter(targets[0]!, name, chainDef, chainMod ?? null, value);
+    if (!chain) { unknown(name, `Search parameter '${chainCode}' is not supported`); return null; }
+    return { name, def: refDef, modifier: null, values: [], targetTypes: targets, chain };
+  }
+  const [code, modifier] = colon > 0 ? [name.slice(0, colon), name.slice(colon + 1)] : [name, null];
+  const def = getSearchParam(type, code);
+  if (!def) { unknown(name, `Unknown search parameter '${code}' for ${type}`); return null; }
+  const f = makeFilter(type, name, def, modifier, value);
+  if (!f) { unknown(name, `Search parameter '${code}' (${def.type}) is not supported`); return null; }
+  return f;
+}
+
+function makeFilter(type: string, name: string, def: SearchParamDef, modifier: string | null, value: string): Filter | null {
+  if (!isSearchable(type, def)) return null;
   const f: Filter = { name, def, modifier, values: splitValues(value) };
   if (modifier !== null) {
     if (def.type === 'reference' && /^[A-Z][A-Za-z]+$/.test(modifier)) {
@@ -188,6 +240,15 @@ function makeFilter(name: string, def: SearchParamDef, modifier: string | null, 
   }
   if (modifier === 'missing' && value !== 'true' && value !== 'false') invalid(name, `':missing' takes true or false`);
   if (f.values.some((v) => v === '') && modifier !== 'missing') invalid(name, `Empty value for search parameter '${name}'`);
+  if (def.type === 'composite') {
+    const union = compositeUnionOf(type, def.code);
+    if (union) f.unionOf = union.map((c) => getSearchParam(type, c)!);
+    if (modifier !== 'missing') {
+      for (const v of f.values) {
+        if (splitComposite(v).length !== def.components!.length) invalid(name, `'${name}' takes ${def.components!.length} values separated by '$'`);
+      }
+    }
+  }
   return f;
 }
 

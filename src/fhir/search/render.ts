@@ -1,6 +1,7 @@
 // A search result as a FHIR searchset Bundle: matches (search.mode match), included resources (include),
 // warnings as an OperationOutcome (outcome), total when asked, and self/next links with keyset cursors.
 import type { FhirResource } from '../store/meta.ts';
+import { getTypeDef, type ElementDef, type TypeDef } from '../definitions/index.ts';
 import type { SearchResult, SearchRow } from './execute.ts';
 import type { ParsedSearch } from './parse.ts';
 
@@ -18,12 +19,45 @@ export function shapeResource(r: FhirResource, q: Pick<ParsedSearch, 'elements' 
     const { text: _text, ...rest } = r;
     return withSubsetted(rest as FhirResource);
   }
+  if (q.summary === 'true') return withSubsetted(summaryOf(r, r.resourceType) as FhirResource);
   if (q.summary === 'text') {
     const out: FhirResource = { resourceType: r.resourceType, id: r.id, meta: r.meta };
     if (r.text !== undefined) out.text = r.text;
     return withSubsetted(out);
   }
   return r;
+}
+
+/** The element of `def` a JSON key stands for (`valueQuantity` → `value[x]`, `_birthDate` → `birthDate`). */
+function elementFor(def: TypeDef, key: string): ElementDef | undefined {
+  const name = key.startsWith('_') ? key.slice(1) : key;
+  const direct = def.elements.get(name);
+  if (direct) return direct;
+  for (const el of def.elements.values()) {
+    if (el.choice && name.startsWith(el.name) && name.length > el.name.length && /[A-Z]/.test(name[el.name.length]!)) return el;
+  }
+  return undefined;
+}
+
+/**
+ * `_summary=true`: only the elements the R4 definitions mark as summary (ElementDefinition.isSummary), walking into
+ * backbone elements; data-type values are kept whole. resourceType, id and meta always stay.
+ */
+function summaryOf(value: Record<string, unknown>, typeName: string): Record<string, unknown> {
+  const def = getTypeDef(typeName);
+  if (!def) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'resourceType' || k === 'id' || k === 'meta') { out[k] = v; continue; }
+    const el = elementFor(def, k);
+    if (!el?.isSummary) continue;
+    const child = el.types.length === 1 ? getTypeDef(el.types[0]!) : undefined;
+    if (child?.kind === 'backbone' && !k.startsWith('_')) {
+      const shape = (x: unknown) => (typeof x === 'object' && x !== null && !Array.isArray(x) ? summaryOf(x as Record<string, unknown>, child.name) : x);
+      out[k] = Array.isArray(v) ? v.map(shape) : shape(v);
+    } else out[k] = v;
+  }
+  return out;
 }
 
 function withSubsetted(r: FhirResource): FhirResource {

@@ -4,7 +4,8 @@ import { badRequest } from '../../platform/errors.ts';
 import { visibleSql } from '../../access/policy.ts';
 import type { AccessContext } from '../../access/context.ts';
 import { EXACT_STRING_PARAMS, normalizeString, parseDateRange } from '../indexing/index.ts';
-import { splitPipes, splitPrefix, unescapeValue, type Filter, type Prefix, type SortKey } from './parse.ts';
+import { splitComposite, splitPipes, splitPrefix, unescapeValue, type Filter, type Prefix, type SortKey } from './parse.ts';
+import type { SearchParamDef } from '../definitions/index.ts';
 
 export const INDEX_TABLE: Record<string, string> = {
   token: 'idx_token', string: 'idx_string', date: 'idx_date', reference: 'idx_reference',
@@ -46,7 +47,7 @@ export function escapeLike(s: string): string {
 
 /** Filters that are a plain "some index row matches" test, which can be nested inside one another. */
 export function isNestable(f: Filter): boolean {
-  return f.def.code !== '_id' && f.def.code !== '_lastUpdated' && !f.chain && f.modifier !== 'missing' && f.modifier !== 'not';
+  return f.def.code !== '_id' && f.def.code !== '_lastUpdated' && !f.chain && !f.has && f.def.type !== 'composite' && f.modifier !== 'missing' && f.modifier !== 'not';
 }
 
 // Most selective kinds first: the outermost EXISTS is where PostgreSQL starts.
@@ -78,6 +79,8 @@ export function filterSql(f: Filter, alias: string, typeSql: string, s: SqlConte
     return `(${f.values.map((v) => dateCondition(f.name, v, `${alias}.last_updated`, `${alias}.last_updated`, s)).join(' OR ')})`;
   }
   if (f.chain) return chainSql(f, alias, typeSql, s);
+  if (f.has) return hasSql(f, alias, typeSql, s);
+  if (def.type === 'composite') return compositeSql(f, alias, typeSql, s);
   const table = INDEX_TABLE[def.type]!;
   const base = `FROM ${table} i WHERE i.id = ${alias}.id AND i.type = ${typeSql} AND i.param = ${s.p.add(def.code)}`;
   if (f.modifier === 'missing') {
@@ -103,6 +106,48 @@ function chainSql(f: Filter, alias: string, typeSql: string, s: SqlContext): str
     WHERE ci.id = ${alias}.id AND ci.type = ${typeSql} AND ci.param = ${s.p.add(f.def.code)}
       AND ci.target_type = ANY(${s.p.add(f.targetTypes ?? [])}::text[])
       AND NOT ${t}.deleted AND ${visibleSql(s.ctx, t, s.p.values)} AND ${inner})`;
+}
+
+/** `_has:Type:ref:param=v`: some visible Type resource whose `ref` points at this row matches param=v. */
+function hasSql(f: Filter, alias: string, typeSql: string, s: SqlContext): string {
+  const { type, param, filter } = f.has!;
+  const hr = s.p.alias('hr');
+  const h = s.p.alias('h');
+  const srcType = s.p.add(type);
+  const inner = filterSql(filter, h, srcType, s);
+  return `EXISTS (SELECT 1 FROM idx_reference ${hr} JOIN resources ${h} ON ${h}.type = ${hr}.type AND ${h}.id = ${hr}.id
+    WHERE ${hr}.target_id = ${alias}.id AND ${hr}.target_type = ${typeSql} AND ${hr}.type = ${srcType} AND ${hr}.param = ${s.p.add(param)}
+      AND NOT ${h}.deleted AND ${visibleSql(s.ctx, h, s.p.values)} AND ${inner})`;
+}
+
+/**
+ * Composite parameters: the components of one composite item (rows of the same resource and `grp`, under the
+ * parameters `<code>$0`, `<code>$1`, …) must each match their part of the `$`-separated value.
+ */
+function compositeSql(f: Filter, alias: string, typeSql: string, s: SqlContext): string {
+  const defs = f.unionOf ?? [f.def];
+  if (f.modifier === 'missing') {
+    const any = defs.map((d) => `EXISTS (SELECT 1 FROM ${INDEX_TABLE[d.components![0]!.type]} i WHERE i.id = ${alias}.id AND i.type = ${typeSql} AND i.param = ${s.p.add(`${d.code}$0`)})`).join(' OR ');
+    return f.values[0] === 'true' ? `NOT (${any})` : `(${any})`;
+  }
+  const alternatives: string[] = [];
+  for (const d of defs) for (const v of f.values) alternatives.push(compositeValueSql(f.name, d, splitComposite(v), alias, typeSql, s));
+  return alternatives.length === 1 ? alternatives[0]! : `(${alternatives.join(' OR ')})`;
+}
+
+function compositeValueSql(name: string, def: SearchParamDef, parts: string[], alias: string, typeSql: string, s: SqlContext): string {
+  const build = (k: number, prev: string | null): string => {
+    const comp = def.components![k]!;
+    const c = s.p.alias('c');
+    const part: Filter = { name, def: { ...def, code: `${def.code}$${k}`, type: comp.type, components: undefined }, modifier: null, values: [parts[k]!] };
+    const cond = valueCondition(part, parts[k]!, s).replace(/\bi\./g, `${c}.`);
+    const link = prev === null
+      ? `${c}.id = ${alias}.id AND ${c}.type = ${typeSql}`
+      : `${c}.id = ${prev}.id AND ${c}.type = ${prev}.type AND ${c}.grp = ${prev}.grp`;
+    const rest = k + 1 < def.components!.length ? ` AND ${build(k + 1, c)}` : '';
+    return `EXISTS (SELECT 1 FROM ${INDEX_TABLE[comp.type]} ${c} WHERE ${link} AND ${c}.param = ${s.p.add(`${def.code}$${k}`)} AND ${cond}${rest})`;
+  };
+  return build(0, null);
 }
 
 function valueCondition(f: Filter, raw: string, s: SqlContext): string {
@@ -136,8 +181,9 @@ function stringCondition(f: Filter, raw: string, s: SqlContext): string {
   const value = unescapeValue(raw);
   if (EXACT_STRING_PARAMS.has(f.def.code)) return `i.value = ${s.p.add(value)}`;
   const norm = normalizeString(value);
-  // :exact compares the verbatim value when the indexer stored one, else the whole normalized value
-  if (f.modifier === 'exact') return `(i.raw = ${s.p.add(value)} OR (i.raw IS NULL AND i.value = ${s.p.add(norm)}))`;
+  // :exact: the normalized value narrows through the index, then the verbatim value (raw is stored only when
+  // normalization changed it) must be equal — case, accents and whitespace included
+  if (f.modifier === 'exact') return `(i.value = ${s.p.add(norm)} AND coalesce(i.raw, i.value) = ${s.p.add(value)})`;
   if (f.modifier === 'contains') return `i.value LIKE ${s.p.add(`%${escapeLike(norm)}%`)}`;
   return `i.value LIKE ${s.p.add(`${escapeLike(norm)}%`)}`;
 }

@@ -89,30 +89,31 @@ export async function writeRows(tx: Queryable, rows: PreparedRow[]): Promise<voi
 }
 
 async function writeIndexRows(tx: Queryable, rows: PreparedRow[]): Promise<void> {
-  const token = new Columns(7), str = new Columns(6), date = new Columns(6), ref = new Columns(7);
-  const num = new Columns(5), qty = new Columns(8), uri = new Columns(5);
+  const token = new Columns(8), str = new Columns(7), date = new Columns(7), ref = new Columns(8);
+  const num = new Columns(6), qty = new Columns(9), uri = new Columns(6);
   for (const x of rows) {
     if (x.deleted) continue;
     for (const e of x.entries) {
+      const g = e.grp ?? null;
       switch (e.kind) {
-        case 'token': token.push(x.type, x.id, x.builderId, e.param, e.system, e.code, e.display ?? null); break;
-        case 'string': str.push(x.type, x.id, x.builderId, e.param, e.value, (e as { raw?: string }).raw ?? null); break;
-        case 'date': date.push(x.type, x.id, x.builderId, e.param, e.start, e.end); break;
-        case 'reference': ref.push(x.type, x.id, x.builderId, e.param, e.targetType, e.targetId, e.reference); break;
-        case 'number': num.push(x.type, x.id, x.builderId, e.param, String(e.value)); break;
-        case 'quantity': qty.push(x.type, x.id, x.builderId, e.param, String(e.value), e.system, e.code, e.unit); break;
-        case 'uri': uri.push(x.type, x.id, x.builderId, e.param, e.value); break;
+        case 'token': token.push(x.type, x.id, x.builderId, e.param, e.system, e.code, e.display ?? null, g); break;
+        case 'string': str.push(x.type, x.id, x.builderId, e.param, e.value, e.raw ?? null, g); break;
+        case 'date': date.push(x.type, x.id, x.builderId, e.param, e.start, e.end, g); break;
+        case 'reference': ref.push(x.type, x.id, x.builderId, e.param, e.targetType, e.targetId, e.reference, g); break;
+        case 'number': num.push(x.type, x.id, x.builderId, e.param, String(e.value), g); break;
+        case 'quantity': qty.push(x.type, x.id, x.builderId, e.param, String(e.value), e.system, e.code, e.unit, g); break;
+        case 'uri': uri.push(x.type, x.id, x.builderId, e.param, e.value, g); break;
       }
     }
   }
   const ins = async (c: Columns, sql: string) => {
     if (c.size > 0) await tx.query(sql, c.cols);
   };
-  await ins(token, `INSERT INTO idx_token SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`);
-  await ins(str, `INSERT INTO idx_string SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])`);
-  await ins(date, `INSERT INTO idx_date SELECT t, i, b, p, s::timestamptz, e::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS x(t, i, b, p, s, e)`);
-  await ins(ref, `INSERT INTO idx_reference SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`);
-  await ins(num, `INSERT INTO idx_number SELECT t, i, b, p, v::numeric FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS x(t, i, b, p, v)`);
-  await ins(qty, `INSERT INTO idx_quantity SELECT t, i, b, p, v::numeric, s, c, u FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS x(t, i, b, p, v, s, c, u)`);
-  await ins(uri, `INSERT INTO idx_uri SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])`);
+  await ins(token, `INSERT INTO idx_token (type, id, builder_id, param, system, code, display, grp) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[])`);
+  await ins(str, `INSERT INTO idx_string (type, id, builder_id, param, value, raw, grp) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])`);
+  await ins(date, `INSERT INTO idx_date (type, id, builder_id, param, start_at, end_at, grp) SELECT t, i, b, p, s::timestamptz, e::timestamptz, g FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) AS x(t, i, b, p, s, e, g)`);
+  await ins(ref, `INSERT INTO idx_reference (type, id, builder_id, param, target_type, target_id, reference, grp) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[])`);
+  await ins(num, `INSERT INTO idx_number (type, id, builder_id, param, value, grp) SELECT t, i, b, p, v::numeric, g FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[]) AS x(t, i, b, p, v, g)`);
+  await ins(qty, `INSERT INTO idx_quantity (type, id, builder_id, param, value, system, code, unit, grp) SELECT t, i, b, p, v::numeric, s, c, u, g FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[]) AS x(t, i, b, p, v, s, c, u, g)`);
+  await ins(uri, `INSERT INTO idx_uri (type, id, builder_id, param, value, grp) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[])`);
 }

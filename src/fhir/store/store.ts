@@ -12,7 +12,7 @@ import { allowsFhir, requireFhir } from '../../access/context.ts';
 import { forgetSharing, isWritableOwner, prepareSharing, visibleSql } from '../../access/policy.ts';
 import { isResourceType } from '../definitions/index.ts';
 import { extractIndexEntries } from '../indexing/index.ts';
-import { validateResource } from '../validation/index.ts';
+import { SEMANTIC_ISSUE_CODES, validateResource } from '../validation/index.ts';
 import { executeSearch, matchIds, type SearchResult } from '../search/execute.ts';
 import { parseSearch, searchParamsOf, type ParsedSearch } from '../search/parse.ts';
 import { SqlParams } from '../search/sql.ts';
@@ -97,9 +97,6 @@ interface PreviousRow {
   visible: boolean;
 }
 
-// Validation messages that mean "well-formed but semantically invalid" (422); the rest are malformed input (400).
-const SEMANTIC = /minimum required|at most \d+ allowed|not in the required value set|only one type is allowed|\(ext-1\)|\(dom-2\)/;
-
 /** Deep equality ignoring key order and the version-specific meta fields (versionId, lastUpdated). */
 export function sameContent(a: FhirResource, b: FhirResource): boolean {
   const strip = (r: FhirResource) => {
@@ -129,8 +126,9 @@ function deepEqual(x: unknown, y: unknown): boolean {
 export function assertValid(resource: unknown, where = ''): void {
   const issues = validateResource(resource).filter((i) => i.severity === 'error');
   if (issues.length === 0) return;
-  const details: ErrorDetail[] = issues.slice(0, 50).map((i) => ({ code: SEMANTIC.test(i.message) ? 'processing' : 'structure', message: i.message, path: where + i.path }));
-  const malformed = issues.some((i) => !SEMANTIC.test(i.message));
+  // The issue code decides: malformed input (structure, value, …) → 400; well-formed but invalid content → 422.
+  const details: ErrorDetail[] = issues.slice(0, 50).map((i) => ({ code: i.code, message: i.message, path: where + i.path }));
+  const malformed = issues.some((i) => !SEMANTIC_ISSUE_CODES.has(i.code));
   const summary = `Invalid resource: ${issues[0]!.path ? `${issues[0]!.path}: ` : ''}${issues[0]!.message}`;
   throw malformed ? badRequest(summary, details) : unprocessable(summary, details);
 }

@@ -11,8 +11,20 @@
 import { getTypeDef, isResourceType, type ElementDef } from '../definitions/index.ts';
 import { PRIMITIVE_CHECKS, idValid, type PrimitiveCheck } from './primitives.ts';
 
+/**
+ * FHIR OperationOutcome issue-type codes the validator reports. Callers choose the HTTP status by code:
+ * `structure`, `value`, `not-supported`, `too-costly` are malformed input (400); `required`, `code-invalid`,
+ * `invariant` are well-formed but semantically invalid content (422). See SEMANTIC_ISSUE_CODES.
+ */
+export type ValidationIssueCode = 'structure' | 'value' | 'not-supported' | 'too-costly' | 'required' | 'code-invalid' | 'invariant';
+
+/** Issue codes that mean "well-formed but not valid for the definitions" (HTTP 422 rather than 400). */
+export const SEMANTIC_ISSUE_CODES: ReadonlySet<ValidationIssueCode> = new Set(['required', 'code-invalid', 'invariant']);
+
 export interface ValidationIssue {
   severity: 'error' | 'warning';
+  /** OperationOutcome.issue.code */
+  code: ValidationIssueCode;
   /** FHIRPath-like location, e.g. "Patient.name[0].given[1]" */
   path: string;
   message: string;
@@ -99,12 +111,12 @@ function ruleType(rule: ElementRule): CompiledType | null {
 export function validateResource(resource: unknown): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   if (!isPlainObject(resource)) {
-    issues.push({ severity: 'error', path: '', message: 'A resource must be a JSON object' });
+    issues.push({ severity: 'error', code: 'structure', path: '', message: 'A resource must be a JSON object' });
     return issues;
   }
   const rt = resource.resourceType;
   if (typeof rt !== 'string') {
-    issues.push({ severity: 'error', path: 'resourceType', message: 'resourceType is required' });
+    issues.push({ severity: 'error', code: 'structure', path: 'resourceType', message: 'resourceType is required' });
     return issues;
   }
   // Not re-entrant; a previous call that threw must not leave a stale path or depth behind.
@@ -138,31 +150,31 @@ function currentPath(): string {
 }
 
 /** Reports an error at the current path followed by `suffix`. */
-function err(issues: ValidationIssue[], suffix: string, message: string): void {
-  if (issues.length < MAX_ISSUES) issues.push({ severity: 'error', path: currentPath() + suffix, message });
-  else if (issues.length === MAX_ISSUES) issues.push({ severity: 'error', path: '', message: `More than ${MAX_ISSUES} issues; the rest are not reported` });
+function err(issues: ValidationIssue[], suffix: string, message: string, code: ValidationIssueCode = 'structure'): void {
+  if (issues.length < MAX_ISSUES) issues.push({ severity: 'error', code, path: currentPath() + suffix, message });
+  else if (issues.length === MAX_ISSUES) issues.push({ severity: 'error', code: 'too-costly', path: '', message: `More than ${MAX_ISSUES} issues; the rest are not reported` });
 }
 
 /** Reports an error at the current path's child `key`, item `index` (when ≥ 0). */
-function errAt(issues: ValidationIssue[], key: string, index: number, message: string): void {
-  if (issues.length >= MAX_ISSUES) { err(issues, '', message); return; }
-  err(issues, index >= 0 ? `.${key}[${index}]` : `.${key}`, message);
+function errAt(issues: ValidationIssue[], key: string, index: number, message: string, code: ValidationIssueCode = 'structure'): void {
+  if (issues.length >= MAX_ISSUES) { err(issues, '', message, code); return; }
+  err(issues, index >= 0 ? `.${key}[${index}]` : `.${key}`, message, code);
 }
 
 function validateResourceAt(obj: Record<string, unknown>, issues: ValidationIssue[], contained: boolean): void {
   const rt = obj.resourceType;
   if (typeof rt !== 'string') { err(issues, '', 'resourceType is required'); return; }
-  if (!isResourceType(rt)) { err(issues, segs.length > 0 ? '.resourceType' : 'resourceType', `Unknown resource type '${rt}'`); return; }
+  if (!isResourceType(rt)) { err(issues, segs.length > 0 ? '.resourceType' : 'resourceType', `Unknown resource type '${rt}'`, 'not-supported'); return; }
   // Top level paths start with the type ("Patient.name"); nested ones continue the parent's path.
   const top = segs.length === 0;
   if (top) segs.push(rt);
-  if (contained && obj.contained !== undefined) err(issues, '.contained', 'A contained resource must not contain resources (dom-2)');
+  if (contained && obj.contained !== undefined) err(issues, '.contained', 'A contained resource must not contain resources (dom-2)', 'invariant');
   validateObject(obj, compileType(rt)!, issues, true);
   if (top) segs.pop();
 }
 
 function validateObject(obj: Record<string, unknown>, ct: CompiledType, issues: ValidationIssue[], isResource: boolean): void {
-  if (depth >= MAX_DEPTH) { err(issues, '', `Elements nested more than ${MAX_DEPTH} levels deep`); return; }
+  if (depth >= MAX_DEPTH) { err(issues, '', `Elements nested more than ${MAX_DEPTH} levels deep`, 'too-costly'); return; }
   depth++;
   checkObject(obj, ct, issues, isResource);
   depth--;
@@ -196,7 +208,7 @@ function checkObject(obj: Record<string, unknown>, ct: CompiledType, issues: Val
       if (!Array.isArray(value)) { errAt(issues, key, -1, `${el.path} must be a JSON array`); continue; }
       const n = value.length;
       if (n === 0) { errAt(issues, key, -1, 'Arrays must not be empty'); continue; }
-      if (n > el.max) errAt(issues, key, -1, `${el.path}: at most ${el.max} allowed, found ${n}`);
+      if (n > el.max) errAt(issues, key, -1, `${el.path}: at most ${el.max} allowed, found ${n}`, 'invariant');
       const check = rule.check;
       if (check !== null) {
         const ext = obj[rule.extKey];
@@ -237,7 +249,7 @@ function checkObject(obj: Record<string, unknown>, ct: CompiledType, issues: Val
     const req = required[r];
     let present = false;
     for (let k = 0; k < req.keys.length; k++) if (obj[req.keys[k]] != null || obj[req.extKeys[k]] != null) { present = true; break; }
-    if (!present) err(issues, `.${req.el.choice ? req.el.name + '[x]' : req.el.name}`, `${req.el.path}: minimum required = ${req.el.min}, but none found`);
+    if (!present) err(issues, `.${req.el.choice ? req.el.name + '[x]' : req.el.name}`, `${req.el.path}: minimum required = ${req.el.min}, but none found`, 'required');
   }
   if (ct.isExtension) {
     let hasValue = false;
@@ -245,7 +257,7 @@ function checkObject(obj: Record<string, unknown>, ct: CompiledType, issues: Val
       if (key.startsWith('value') && rules[key] !== undefined) { hasValue = true; break; }
       if (key.startsWith('_value') && rules[key.slice(1)] !== undefined) { hasValue = true; break; }
     }
-    if (hasValue === (obj.extension !== undefined)) err(issues, '', 'An extension must have either extensions or value[x], not both and not neither (ext-1)');
+    if (hasValue === (obj.extension !== undefined)) err(issues, '', 'An extension must have either extensions or value[x], not both and not neither (ext-1)', 'invariant');
   }
 }
 
@@ -253,7 +265,7 @@ function checkObject(obj: Record<string, unknown>, ct: CompiledType, issues: Val
 function noteChoice(seen: ElementRule[] | null, rule: ElementRule, issues: ValidationIssue[]): ElementRule[] {
   const list = seen ?? [];
   const other = list.find((r) => r.el === rule.el && r.key !== rule.key);
-  if (other) err(issues, `.${rule.el.name}[x]`, `${rule.el.path}: only one type is allowed, found ${other.key} and ${rule.key}`);
+  if (other) err(issues, `.${rule.el.name}[x]`, `${rule.el.path}: only one type is allowed, found ${other.key} and ${rule.key}`, 'invariant');
   list.push(rule);
   return list;
 }
@@ -261,8 +273,8 @@ function noteChoice(seen: ElementRule[] | null, rule: ElementRule, issues: Valid
 /** Reports the problem of a primitive value already known to be invalid (wrong type/format, or not in the bound codes). */
 function primitiveIssue(value: unknown, rule: ElementRule, key: string, index: number, issues: ValidationIssue[]): void {
   const problem = rule.check!(value);
-  if (problem !== null) { errAt(issues, key, index, `${upperFirst(problem)} (${rule.el.path})`); return; }
-  errAt(issues, key, index, `Code '${String(value)}' is not in the required value set ${rule.el.requiredBinding!.valueSet} (${rule.el.path})`);
+  if (problem !== null) { errAt(issues, key, index, `${upperFirst(problem)} (${rule.el.path})`, 'value'); return; }
+  errAt(issues, key, index, `Code '${String(value)}' is not in the required value set ${rule.el.requiredBinding!.valueSet} (${rule.el.path})`, 'code-invalid');
 }
 
 /** A complex, backbone or resource value; its path is on the stack. */
@@ -304,7 +316,7 @@ function checkReferenceTarget(reference: string, rule: ElementRule, issues: Vali
   if (type === null || rule.targets!.has(type) || !isResourceType(type)) return;
   // A warning for now: converters still emit some (C-CDA CarePlan.activity.reference → Procedure); callers act on errors.
   if (issues.length < MAX_ISSUES) {
-    issues.push({ severity: 'warning', path: `${currentPath()}.reference`, message: `Reference to a ${type} is not allowed here; allowed: ${[...rule.targets!].join(', ')} (${rule.el.path})` });
+    issues.push({ severity: 'warning', code: 'invariant', path: `${currentPath()}.reference`, message: `Reference to a ${type} is not allowed here; allowed: ${[...rule.targets!].join(', ')} (${rule.el.path})` });
   }
 }
 
@@ -322,11 +334,11 @@ function checkConceptBinding(value: Record<string, unknown>, rule: ElementRule, 
     const c = codings[i] as { system?: unknown; code?: unknown } | null;
     if (!isPlainObject(c) || typeof c.system !== 'string' || !b.systems.has(c.system) || typeof c.code !== 'string') continue;
     if (b.codes.has(c.code)) { fromValueSet = true; continue; }
-    err(issues, isConcept ? `.coding[${i}].code` : '.code', `Code '${c.code}' of ${c.system} is not in the required value set ${b.valueSet} (${rule.el.path})`);
+    err(issues, isConcept ? `.coding[${i}].code` : '.code', `Code '${c.code}' of ${c.system} is not in the required value set ${b.valueSet} (${rule.el.path})`, 'code-invalid');
     fromValueSet = true; // already reported as an error
   }
   if (!fromValueSet && issues.length < MAX_ISSUES) {
-    issues.push({ severity: 'warning', path: currentPath(), message: `No coding from the required value set ${b.valueSet} (${rule.el.path})` });
+    issues.push({ severity: 'warning', code: 'code-invalid', path: currentPath(), message: `No coding from the required value set ${b.valueSet} (${rule.el.path})` });
   }
 }
 
