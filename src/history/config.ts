@@ -3,7 +3,8 @@ import { envNumber } from '../platform/config.ts';
 
 /** Patient-history settings; durations in ms. Network URLs default to the simulator's default ports. */
 export interface HistoryConfig {
-  networkUrls: Record<NetworkService, string>;
+  /** quest (the lab network) is optional: without it lab-history runs report the connector missing */
+  networkUrls: Record<Exclude<NetworkService, 'quest'>, string> & { quest?: string };
   /** a scheduled job starts this long before its targetDate (spec: ~36 h) */
   leadTimeMs: number;
   /** concurrent provider runs per network per process */
@@ -12,6 +13,8 @@ export interface HistoryConfig {
   /** provider runs are retried this often after a crash of our own before the provider is marked error */
   maxAttempts: number;
   pollMs: number;
+  /** how far back a lab-network provider run asks (spec/001: 2 years) */
+  labHistoryDays: number;
 }
 
 export function loadHistoryConfig(env: NodeJS.ProcessEnv = process.env): HistoryConfig {
@@ -21,7 +24,10 @@ export function loadHistoryConfig(env: NodeJS.ProcessEnv = process.env): History
       commonwell: env.TESSERA_NETWORK_COMMONWELL_URL ?? 'http://127.0.0.1:8091',
       carequality: env.TESSERA_NETWORK_CAREQUALITY_URL ?? 'http://127.0.0.1:8092',
       surescripts: env.TESSERA_NETWORK_SURESCRIPTS_URL ?? 'http://127.0.0.1:8093',
+      // the lab network (push feeds, issue 8): 2 years of lab history on enrollment
+      quest: env.TESSERA_NETWORK_QUEST_URL ?? 'http://127.0.0.1:8094',
     },
+    labHistoryDays: n('TESSERA_LAB_HISTORY_DAYS', 730),
     leadTimeMs: n('TESSERA_HISTORY_LEAD_TIME_MS', 36 * 3600_000),
     concurrencyPerNetwork: n('TESSERA_HISTORY_CONCURRENCY', 8),
     requestTimeoutMs: n('TESSERA_HISTORY_TIMEOUT_MS', 30_000),

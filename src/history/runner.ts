@@ -12,7 +12,9 @@ import { roleByName } from '../access/roles.ts';
 import type { FhirStore } from '../fhir/store/index.ts';
 import { convertCcda } from '../documents/ccda/index.ts';
 import { convertNcpdp } from '../documents/ncpdp/index.ts';
+import { convertHl7v2 } from '../documents/hl7v2/index.ts';
 import { ConnectorError, type EhrConnector, type NetworkService, type PharmacyConnector } from '../networks/connectors/types.ts';
+import type { LabConnector } from '../networks/connectors/lab.ts';
 import type { HandlerResult, Job } from '../queue/index.ts';
 import { loadJob, setProviderStatus } from './jobs.ts';
 import { patientDemographics } from './rules.ts';
@@ -22,6 +24,7 @@ import type { ProviderTask } from './service.ts';
 export interface Connectors {
   ehr: Partial<Record<NetworkService, EhrConnector>>;
   pharmacy: Partial<Record<NetworkService, PharmacyConnector>>;
+  lab?: Partial<Record<NetworkService, LabConnector>>;
 }
 
 /** The platform acting for a builder (writes owned by the builder, source tags allowed). */
@@ -51,6 +54,8 @@ export class HistoryRunner {
     readonly store: FhirStore,
     readonly connectors: Connectors,
     readonly logger: Logger,
+    /** lab history lookback (2 years) */
+    readonly labHistoryDays = 730,
   ) {}
 
   async handle(job: Job<ProviderTask>): Promise<HandlerResult> {
@@ -123,7 +128,24 @@ export class HistoryRunner {
     try {
       const pharmacy = this.connectors.pharmacy[service];
       const ehr = this.connectors.ehr[service];
-      if (pharmacy) {
+      const lab = this.connectors.lab?.[service];
+      if (lab) {
+        const since = new Date(this.clock.nowMs() - this.labHistoryDays * 86_400_000).toISOString().slice(0, 10);
+        const h = await lab.labHistory(demo.demographics, since);
+        if (h.found) {
+          counts.documentsListed = h.results.length;
+          for (const r of h.results) {
+            counts.documentsRetrieved++;
+            const result = convertHl7v2(r.message, { idNamespace: ns });
+            if (!result.ok) {
+              counts.documentsFailed++;
+              errors.push(`lab result ${r.id}: could not be transformed (${result.outcome.issue[0]?.diagnostics ?? 'unknown error'})`);
+              continue;
+            }
+            await importOrFail(r.id, () => importDocument(this.db, this.store, ctx, job.patient_id, { source: service, documentId: `${service}:${r.id}`, contentType: r.contentType, content: r.message, typeCode: '11502-2', typeDisplay: 'Laboratory report', ...(r.date ? { date: r.date } : {}) }, result, ns));
+          }
+        }
+      } else if (pharmacy) {
         const h = await pharmacy.medicationHistory(demo.demographics, job.practitioner.npi, `${jobId}-${service}`);
         if (h.found) {
           counts.documentsListed = counts.documentsRetrieved = 1;

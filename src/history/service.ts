@@ -52,7 +52,7 @@ export class HistoryService {
   onEnqueued: (services: NetworkService[]) => void = () => {};
 
   constructor(readonly db: Database, readonly clock: Clock, readonly store: FhirStore, readonly cfg: HistoryConfig) {
-    this.queues = new Map((['commonwell', 'carequality', 'surescripts'] as NetworkService[]).map((s) => [s, providerQueue(db, clock, s, cfg)]));
+    this.queues = new Map((['commonwell', 'carequality', 'surescripts', 'quest'] as NetworkService[]).map((s) => [s, providerQueue(db, clock, s, cfg)]));
   }
 
   async create(ctx: AccessContext, input: CreateJobInput): Promise<ReturnType<typeof jobJson>> {

@@ -1,6 +1,6 @@
 import { QueueRunner } from '../queue/index.ts';
 import type { Worker, WorkerFactory } from '../server/workers.ts';
-import { httpEhrConnector, httpPharmacyConnector } from '../networks/connectors/index.ts';
+import { httpEhrConnector, httpLabConnector, httpPharmacyConnector } from '../networks/connectors/index.ts';
 import type { NetworkService } from '../networks/connectors/types.ts';
 import { HistoryRunner, type Connectors } from './runner.ts';
 import type { ProviderTask } from './service.ts';
@@ -15,8 +15,9 @@ export const historyWorker: WorkerFactory = async (services, domain): Promise<Wo
       carequality: httpEhrConnector({ service: 'carequality', baseUrl: cfg.networkUrls.carequality, timeoutMs: cfg.requestTimeoutMs }),
     },
     pharmacy: { surescripts: httpPharmacyConnector({ service: 'surescripts', baseUrl: cfg.networkUrls.surescripts, timeoutMs: cfg.requestTimeoutMs }) },
+    lab: cfg.networkUrls.quest ? { quest: httpLabConnector({ service: 'quest', baseUrl: cfg.networkUrls.quest, timeoutMs: cfg.requestTimeoutMs }) } : {},
   };
-  const runner = new HistoryRunner(services.db, services.clock, domain.store, connectors, services.logger);
+  const runner = new HistoryRunner(services.db, services.clock, domain.store, connectors, services.logger, cfg.labHistoryDays);
   const runners = new Map<NetworkService, QueueRunner<ProviderTask>>();
   for (const [service, queue] of history.queues) {
     const r = new QueueRunner<ProviderTask>({

@@ -1,7 +1,7 @@
 // Connectors talk to external networks. Their results classify every failure the way spec/002 does:
 // fatal (network unreachable, demographic rejection) vs not fatal (no data, a 404 on a listed document).
 
-export type NetworkService = 'commonwell' | 'carequality' | 'surescripts';
+export type NetworkService = 'commonwell' | 'carequality' | 'surescripts' | 'quest';
 
 export interface PatientDemographics {
   given: string;

@@ -10,6 +10,7 @@ import { generateDemographics, matchScore, missingDemographics, prng, type Demog
 import { loadCcdaTemplates, malform, personalizeCcda, poisonEntries, type CcdaTemplate } from './ccda.ts';
 import { fillHistory, ncpdpError, parseRxHistoryRequest, rxHistoryDenied, rxHistoryResponse } from './ncpdp.ts';
 import { parseXml, type XmlElement } from '../../documents/xml/index.ts';
+import { FeedSimulator, FEED_SIM_NETWORKS, type FeedSimNetwork, type PushTarget } from './feeds.ts';
 
 export const NETWORKS = ['commonwell', 'carequality', 'surescripts'] as const;
 export type NetworkName = (typeof NETWORKS)[number];
@@ -66,10 +67,16 @@ export interface SimulatorOptions {
   faults?: Partial<Record<NetworkName, Faults>>;
   /** "today" for generated dates, YYYY-MM-DD */
   asOf?: string;
+  /** push networks (feeds.ts): where ADT / lab / pharmacy pushes go, and the lab network's query port */
+  push?: PushTarget;
+  labPort?: number;
 }
 
 export interface Simulator {
   adminUrl: string;
+  /** the lab network (quest): POST /lab-history */
+  labUrl: string;
+  feeds: FeedSimulator;
   urls: Record<NetworkName, string>;
   people: SimPerson[];
   setFaults(network: NetworkName, faults: Faults | null): Promise<void>;
@@ -387,7 +394,22 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       }
       if (parts[0] !== 'admin') return send(res, 404, { error: 'not found' }, 'application/json');
       const json = async () => { const t = await readBody(req); return t ? JSON.parse(t) : {}; };
-      if (req.method === 'GET' && parts[1] === 'config') return send(res, 200, { seed, people: people.length, urls, adminUrl }, 'application/json');
+      if (req.method === 'GET' && parts[1] === 'config') return send(res, 200, { seed, people: people.length, urls, adminUrl, labUrl }, 'application/json');
+      // ---- push networks (feeds.ts)
+      if (parts[1] === 'push' && parts[2] === 'target') {
+        if (req.method === 'PUT') feeds.setTarget(await json());
+        return send(res, 200, { ...feeds.target, secrets: Object.keys(feeds.target.secrets ?? {}) }, 'application/json');
+      }
+      if (req.method === 'POST' && parts[1] === 'push' && !parts[2]) {
+        const b = await json();
+        if (!(FEED_SIM_NETWORKS as readonly string[]).includes(b.network)) return send(res, 400, { error: `network must be one of ${FEED_SIM_NETWORKS.join(', ')}` }, 'application/json');
+        if (!byId.get(b.personId)) return send(res, 404, { error: 'unknown person' }, 'application/json');
+        return send(res, 200, await feeds.push(b.network as FeedSimNetwork, b.personId, { event: b.event, visit: b.visit, time: b.time ? new Date(b.time) : undefined }), 'application/json');
+      }
+      if (req.method === 'GET' && parts[1] === 'people' && parts[2] && parts[3] === 'feeds') {
+        const m = feeds.memberships(parts[2]);
+        return m ? send(res, 200, m, 'application/json') : send(res, 404, { error: 'unknown person' }, 'application/json');
+      }
       if (req.method === 'GET' && parts[1] === 'stats') return send(res, 200, stats, 'application/json');
       if (req.method === 'GET' && parts[1] === 'people' && !parts[2]) {
         const limit = Math.min(Number(url.searchParams.get('limit') ?? 100), 1000);
@@ -425,11 +447,24 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       return send(res, 404, { error: 'not found' }, 'application/json');
     })().catch((err) => send(res, 400, { error: String(err instanceof Error ? err.message : err) }, 'application/json'));
   });
+  const feeds = new FeedSimulator(() => people, (id) => byId.get(id), seed, asOf, opts.push ?? {});
+  const lab = createServer((req, res) => {
+    (async () => {
+      if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== '/lab-history') return send(res, 404, { error: 'POST demographics (JSON) to /lab-history' }, 'application/json');
+      let q: any;
+      try { q = JSON.parse(await readBody(req)); } catch { return send(res, 400, { error: 'body must be JSON demographics' }, 'application/json'); }
+      const r = feeds.labQuery(q ?? {});
+      return send(res, r.status, r.body, 'application/json');
+    })().catch((err) => send(res, 500, { error: String(err) }, 'application/json'));
+  });
+  const labUrl = `http://${host}:${await listen(lab, opts.labPort ?? 0)}`;
   const adminPort = await listen(admin, opts.port ?? 0);
   const adminUrl = `http://${host}:${adminPort}`;
 
   return {
     adminUrl,
+    labUrl,
+    feeds,
     urls,
     people,
     stats,
@@ -441,7 +476,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     },
     addPerson,
     async close() {
-      for (const s of [...servers.values(), admin]) {
+      feeds.close();
+      for (const s of [...servers.values(), admin, lab]) {
         s.closeAllConnections();
         if (s.listening) await new Promise<void>((r) => s.close(() => r()));
       }
