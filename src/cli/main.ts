@@ -8,6 +8,7 @@ import { convertCommand } from '../documents/cli.ts';
 import { jqCommand } from '../hooks/jq/cli.ts';
 import { upiCommand } from '../upi/cli.ts';
 import { builderCommand, clientCommand, grantCommand, mailCommand } from '../access/cli.ts';
+import { subscriptionsCommand } from '../subscriptions/cli.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -22,6 +23,7 @@ const commands: Record<string, { run: Command; help: string }> = {
   mail: { run: (a) => mailCommand(a), help: 'mail list | show <id>       read the local mail outbox (when no SMTP is configured)' },
   convert: { run: (a) => convertCommand(a), help: 'convert ccda|ncpdp|hl7v2 <file|folder|->… [--summary]  documents → FHIR Bundle (JSON / NDJSON)' },
   jq: { run: (a) => jqCommand(a), help: "jq '<filter>' [file] | jq --run-tests <file>   evaluate a jq filter like the jq command" },
+  subscriptions: { run: (a) => subscriptionsCommand(a), help: "subscriptions package add --id <id> --name <n> --meta '<json>' | package list" },
   upi: { run: upiCommand, help: 'upi link <file.csv> --map column=field … [--truth column]   link person records through the UPI engine' },
 };
 

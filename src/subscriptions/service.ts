@@ -116,6 +116,26 @@ export function initialProviders(meta: PackageMeta): string[] {
   return out;
 }
 
+/** Validates and stores a package given as a JSON:API document (`POST /zap-data-subscriptions/packages`, CLI). */
+export async function insertPackage(db: Queryable, clock: Clock, body: unknown): Promise<PackageRow> {
+  const d = readData(body, PACKAGE_TYPE);
+  const problems: ErrorDetail[] = [];
+  const id = d.id ?? newId();
+  if (typeof id !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(id)) problems.push(err('id must be 1–64 letters, digits, "-" or "."', '/data/id'));
+  const name = d.attributes.name;
+  if (typeof name !== 'string' || !name.trim()) problems.push(err('attributes.name is required', '/data/attributes/name', 'required'));
+  const description = d.attributes.description ?? '';
+  if (typeof description !== 'string') problems.push(err('attributes.description must be a string', '/data/attributes/description'));
+  for (const p of packageMetaProblems(d.attributes.meta)) problems.push(err(p, '/data/attributes/meta'));
+  if (problems.length) throw unprocessable(problems.map((p) => p.message).join('; '), problems);
+  const r = await db.query<PackageRow>(
+    'INSERT INTO subscription_packages (id, name, description, meta, created_at) VALUES ($1,$2,$3,$4::jsonb,$5) ON CONFLICT (id) DO NOTHING RETURNING *',
+    [id, String(name).trim(), description, JSON.stringify(d.attributes.meta), clock.now()],
+  );
+  if (!r.rows[0]) throw conflict(`Package ${id} already exists`);
+  return r.rows[0];
+}
+
 export class SubscriptionService {
   /** producers in this process wake the refresh worker (set by the worker) */
   onScheduled: () => void = () => {};
@@ -136,22 +156,7 @@ export class SubscriptionService {
   /** Adds an operator-defined package (platform admin only). */
   async addPackage(ctx: AccessContext | null, body: unknown): Promise<PackageRow> {
     if (ctx && !ctx.principal.isPlatformAdmin) throw forbidden('Only the platform admin may add packages');
-    const d = readData(body, PACKAGE_TYPE);
-    const problems: ErrorDetail[] = [];
-    const id = d.id ?? newId();
-    if (typeof id !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(id)) problems.push(err('id must be 1–64 letters, digits, "-" or "."', '/data/id'));
-    const name = d.attributes.name;
-    if (typeof name !== 'string' || !name.trim()) problems.push(err('attributes.name is required', '/data/attributes/name', 'required'));
-    const description = d.attributes.description ?? '';
-    if (typeof description !== 'string') problems.push(err('attributes.description must be a string', '/data/attributes/description'));
-    for (const p of packageMetaProblems(d.attributes.meta)) problems.push(err(p, '/data/attributes/meta'));
-    if (problems.length) throw unprocessable(problems.map((p) => p.message).join('; '), problems);
-    const r = await this.db.query<PackageRow>(
-      'INSERT INTO subscription_packages (id, name, description, meta, created_at) VALUES ($1,$2,$3,$4::jsonb,$5) ON CONFLICT (id) DO NOTHING RETURNING *',
-      [id, String(name).trim(), description, JSON.stringify(d.attributes.meta), this.clock.now()],
-    );
-    if (!r.rows[0]) throw conflict(`Package ${id} already exists`);
-    return r.rows[0];
+    return insertPackage(this.db, this.clock, body);
   }
 
   // ------------------------------------------------------------------ enrollments
