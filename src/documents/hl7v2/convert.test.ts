@@ -209,6 +209,18 @@ describe('HL7 v2 ADT → FHIR', () => {
     assert.ok(all(r, 'Location').every((l) => (l.name as string).length < 1000));
   });
 
+  test('odd values never cost the Patient: lone surrogates in namespaces, a 2^31 birth order', () => {
+    const pid = seg('PID', { 1: '1', 3: 'MRN123^^^G\uD800H^MR', 5: 'DOE^JANE', 7: '19700412', 20: 'DL-1^\uDC00IL', 24: 'Y', 25: '9999999999' });
+    const msg = adt('A01').split('\r').map((l) => (l.startsWith('PID|') ? pid : l)).join('\r');
+    const r = convertHl7v2(msg);
+    assert.equal(r.ok, true);
+    const p = one(r, 'Patient');
+    assert.equal(p.multipleBirthInteger, undefined);
+    assert.ok((p.identifier as J[]).some((i) => i.system === 'urn:id:G%EF%BF%BDH'));
+    assert.ok((p.identifier as J[]).some((i) => i.system === 'urn:id:DL-%EF%BF%BDIL'));
+    assert.equal(r.stats.dropped, 0);
+  });
+
   test('every reference points at a resource in the bundle', () => {
     const r = convertHl7v2(adt('A01'));
     const ids = new Set(r.bundle.entry.map((e) => `${e.resource.resourceType}/${e.resource.id}`));

@@ -5,7 +5,7 @@
 import type { ConversionResult, FhirResource } from '../types.ts';
 import { ResourceCollector, type EmitOptions } from './emit.ts';
 import {
-  address, clean, cleanCode, codeableConcept, codeSystemUri, contactPoint, hdSystem, humanName, identifierFromCx, num, parseTs,
+  address, clean, cleanCode, codeableConcept, codeSystemUri, contactPoint, hdSystem, humanName, identifierFromCx, namespaceUri, num, parseTs,
   practitionerParts, tableConcept, tzOf,
 } from './datatypes.ts';
 import type { Hl7Field, Hl7Message, Hl7Segment } from './parser.ts';
@@ -113,30 +113,15 @@ export function convertMessage(msg: Hl7Message, options: Hl7ConvertOptions = {})
   return c.result();
 }
 
+type SegmentHandler = (ctx: Context, seg: Hl7Segment) => void;
+
+// Segment id → handler; a Map lookup rather than a string switch (segment ids are sliced, not interned
+// strings, so each switch case would compare characters). Filled below, once the handlers are defined.
+const HANDLERS = new Map<string, SegmentHandler>();
+
 function convertSegment(ctx: Context, seg: Hl7Segment): void {
-  switch (seg.name) {
-    case 'PID': return patient(ctx, seg);
-    case 'PD1': return patientAdditional(ctx, seg);
-    case 'MRG': return merge(ctx, seg);
-    case 'NK1': return nextOfKin(ctx, seg);
-    case 'PV1': return visit(ctx, seg);
-    case 'PV2': return visitAdditional(ctx, seg);
-    case 'DG1': return diagnosis(ctx, seg);
-    case 'AL1': return allergy(ctx, seg);
-    case 'IN1': return coverage(ctx, seg);
-    case 'PR1': return procedure(ctx, seg);
-    case 'ORC': return commonOrder(ctx, seg);
-    case 'OBR': return observationRequest(ctx, seg);
-    case 'OBX': return observation(ctx, seg);
-    case 'NTE': return note(ctx, seg);
-    case 'ROL': return role(ctx, seg);
-    case 'IN2': return insuranceAdditional(ctx, seg);
-    case 'GT1': return guarantor(ctx, seg);
-    case 'IAM': return allergyIam(ctx, seg);
-    case 'PDA': return deathAndAutopsy(ctx, seg);
-    case 'DB1': return disability(ctx, seg);
-    default: return;
-  }
+  const handler = HANDLERS.get(seg.name);
+  if (handler !== undefined) handler(ctx, seg);
 }
 
 // ---------------------------------------------------------------- shared pieces
@@ -295,7 +280,7 @@ function patientIdentifiers(seg: Hl7Segment): Json[] {
   if (dl !== undefined) {
     const state = clean(seg.get(20, 2));
     const id: Json = { type: { coding: [{ system: `${V2}0203`, code: 'DL' }] }, value: dl };
-    if (state !== undefined) id.system = `urn:id:DL-${encodeURIComponent(state)}`;
+    if (state !== undefined) id.system = namespaceUri(`DL-${state}`);
     ids.push(id);
   }
   return ids;
@@ -347,7 +332,7 @@ function patient(ctx: Context, seg: Hl7Segment): void {
   r.extension = ext;
   const multiple = seg.get(24);
   const order = num(seg.get(25));
-  if (order !== undefined && Number.isInteger(order) && order > 0) r.multipleBirthInteger = order;
+  if (order !== undefined && Number.isInteger(order) && order > 0 && order <= 2147483647) r.multipleBirthInteger = order;
   else if (multiple === 'Y' || multiple === 'N') r.multipleBirthBoolean = multiple === 'Y';
   const deathTime = parseTs(seg.get(29), ctx.tz);
   if (deathTime !== undefined) r.deceasedDateTime = deathTime.dateTime;
@@ -1173,3 +1158,10 @@ function deathAndAutopsy(ctx: Context, seg: Hl7Segment): void {
     });
   }
 }
+
+for (const [name, handler] of [
+  ['PID', patient], ['PD1', patientAdditional], ['MRG', merge], ['NK1', nextOfKin], ['PV1', visit], ['PV2', visitAdditional],
+  ['DG1', diagnosis], ['AL1', allergy], ['IN1', coverage], ['PR1', procedure], ['ORC', commonOrder], ['OBR', observationRequest],
+  ['OBX', observation], ['NTE', note], ['ROL', role], ['IN2', insuranceAdditional], ['GT1', guarantor], ['IAM', allergyIam],
+  ['PDA', deathAndAutopsy], ['DB1', disability],
+] as [string, SegmentHandler][]) HANDLERS.set(name, handler);
