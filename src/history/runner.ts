@@ -18,6 +18,7 @@ import type { LabConnector } from '../networks/connectors/lab.ts';
 import type { HandlerResult, Job } from '../queue/index.ts';
 import { loadJob, setProviderStatus } from './jobs.ts';
 import { patientDemographics } from './rules.ts';
+import type { UpiService } from '../upi/service.ts';
 import { importDocument, type ImportCounts } from './importer.ts';
 import type { ProviderTask } from './service.ts';
 
@@ -57,6 +58,9 @@ export class HistoryRunner {
     /** lab history lookback (2 years) */
     readonly labHistoryDays = 730,
   ) {}
+
+  /** Set by the worker: identities confirmed by network discovery feed the UPI (notes §5). */
+  upi: UpiService | null = null;
 
   async handle(job: Job<ProviderTask>): Promise<HandlerResult> {
     const { jobId, service } = job.payload;
@@ -164,6 +168,9 @@ export class HistoryRunner {
       } else if (ehr) {
         const person = await ehr.discover(demo.demographics);
         if (person) {
+          // The network confirmed who this is: the UPI records it (network records get extra weight). Never fatal.
+          await this.upi?.recordDiscovery(this.db, service, person, job.patient_id, job.builder_id, { ...demo.demographics })
+            .catch((err: unknown) => this.logger.warn({ err, jobId, service }, 'UPI: network identity not recorded'));
           const docs = await ehr.listDocuments(person);
           counts.documentsListed = docs.length;
           let unreachable = 0;

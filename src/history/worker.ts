@@ -18,6 +18,7 @@ export const historyWorker: WorkerFactory = async (services, domain): Promise<Wo
     lab: cfg.networkUrls.quest ? { quest: httpLabConnector({ service: 'quest', baseUrl: cfg.networkUrls.quest, timeoutMs: cfg.requestTimeoutMs }) } : {},
   };
   const runner = new HistoryRunner(services.db, services.clock, domain.store, connectors, services.logger, cfg.labHistoryDays);
+  runner.upi = domain.upi;
   const runners = new Map<NetworkService, QueueRunner<ProviderTask>>();
   for (const [service, queue] of history.queues) {
     const r = new QueueRunner<ProviderTask>({

@@ -5,7 +5,7 @@
 // - every other resource that points at a Patient gets that Patient's UPID as the extension of the same URL.
 // UPIDs are platform-set: client-supplied values are replaced (or removed when no Patient is referenced).
 import { randomUUID } from 'node:crypto';
-import type { Queryable } from '../db/types.ts';
+import type { Database, Queryable } from '../db/types.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { AccessContext } from '../access/context.ts';
 import { roleByName } from '../access/roles.ts';
@@ -488,5 +488,14 @@ export class UpiService {
       }
     }
     return result;
+  }
+
+  /**
+   * What a patient-history job calls after a network's discovery matched a person (in its own transaction).
+   * The network's person is identified by its identifier (system|value) when it gives one, else by its id.
+   */
+  async recordDiscovery(db: Database, network: string, person: { networkPatientId: string; score: number; identifier?: { system: string; value: string } }, patientId: string, builderId: string, demographics: PersonInput): Promise<NetworkLinkResult> {
+    const networkPersonId = person.identifier ? `${person.identifier.system}|${person.identifier.value}` : person.networkPatientId;
+    return db.transaction((tx) => this.recordNetworkIdentity(tx, { network, networkPersonId, score: Number.isFinite(person.score) ? person.score : null, patientId, builderId, demographics }));
   }
 }
