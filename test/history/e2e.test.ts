@@ -155,6 +155,45 @@ describe('patient history end to end (separate processes)', { skip: existsSync(D
     assert.deepEqual({ docs: await count(`DocumentReference?subject=Patient/${pid}`), cond: await count(`Condition?patient=Patient/${pid}`), meds: await count(`MedicationDispense?subject=Patient/${pid}`) }, before);
   });
 
+  test('imported data is shared: another builder with its own active Patient sees the DRS part, and through $everything', async () => {
+    const p = person('commonwell');
+    const pidA = await createPatient(p.demographics);
+    // builder B records the same person (same demographics → same UPID) and treats them (active)
+    const roles = await admin.req('GET', '/auth/roles?filter[name]=Builder%20Admin');
+    const bb = await admin.req('POST', '/auth/builders', { data: { type: 'auth/builders', attributes: { name: 'E2E Other Clinic' } } });
+    const bc = await admin.req('POST', '/auth/app-clients', { data: { type: 'auth/app-clients', attributes: { type: 'machine_to_machine', name: 'e2e-b' }, relationships: { 'auth/roles': { data: { type: 'auth/roles', id: roles.body.data.id } }, 'auth/builders': { data: { type: 'auth/builders', id: bb.body.data.id } } } } });
+    const B = await Client.login(platform.url, bc.body.data.attributes.clientId, bc.body.data.attributes.clientSecret);
+    const d = p.demographics;
+    const pb = await B.req('POST', '/fhir/Patient', { resourceType: 'Patient', active: true, name: [{ family: d.family, given: d.given ? [d.given] : undefined }], gender: d.gender, birthDate: d.birthDate, address: d.line ? [{ line: [d.line], city: d.city, state: d.state, postalCode: d.postalCode }] : undefined });
+    assert.equal(pb.status, 201);
+    const upid = (r: any) => r.identifier.find((i: any) => i.system === 'https://zusapi.com/fhir/identifier/universal-id').value;
+    assert.equal(upid(pb.body), upid((await me.req('GET', `/fhir/Patient/${pidA}`)).body), 'the UPI links both records');
+    const job = await runJob(pidA, { chartBuildType: 'pro-ehr-only' });
+    assert.equal(job.attributes.status, 'done', JSON.stringify(job.attributes.providers));
+    const docs = await count(`DocumentReference?subject=Patient/${pidA}`);
+    assert.ok(docs > 0);
+    // search: B sees A's imported DRS resources
+    assert.equal((await B.req('GET', `/fhir/DocumentReference?subject=Patient/${pidA}&_summary=count`)).body.total, docs);
+    assert.equal((await B.req('GET', `/fhir/DocumentReference?subject=Patient/${pidA}&firstparty=true&_summary=count`)).body.total, 0);
+    // $everything from B's own Patient: A's DRS data as matches, A's foundational data only as includes
+    const owner = (r: any) => r.meta.tag.find((t: any) => t.system === 'https://zusapi.com/accesscontrol/owner').code;
+    const matches: any[] = [];
+    const includes: any[] = [];
+    for (let path: string | undefined = `/fhir/Patient/${pb.body.id}/$everything?_count=100`, n = 0; path && n < 100; n++) {
+      const page = await B.req('GET', path.replace(platform.url, ''));
+      assert.equal(page.status, 200, JSON.stringify(page.body));
+      for (const e of page.body.entry ?? []) (e.search.mode === 'match' ? matches : includes).push(e.resource);
+      path = page.body.link.find((l: any) => l.relation === 'next')?.url;
+    }
+    const ownerA = owner((await me.req('GET', `/fhir/Patient/${pidA}`)).body);
+    const fromA = matches.filter((r) => owner(r) === ownerA);
+    const typesA = new Set(fromA.map((r) => r.resourceType));
+    for (const t of ['Patient', 'DocumentReference', 'Binary']) assert.ok(typesA.has(t), `${t} of the importing builder in B's $everything (${[...typesA]})`);
+    for (const t of ['Practitioner', 'Organization', 'Location', 'Provenance', 'Medication']) assert.ok(!typesA.has(t), `${t} never as a match`);
+    assert.ok(includes.some((r) => r.resourceType === 'Provenance'), 'the import Provenance comes as an include');
+    assert.ok(fromA.filter((r) => r.resourceType !== 'Patient').every((r) => r.meta.tag.some((t: any) => t.system === 'https://zusapi.com/thirdparty/source')), 'imported data keeps its source tag');
+  });
+
   test('a scheduled job starts ~36 h before its targetDate (adjustable clock)', async () => {
     const p = person('commonwell');
     const pid = await createPatient(p.demographics);
