@@ -7,7 +7,7 @@ import { operationOutcome } from '../../server/errors.ts';
 import { FhirStore, fhirStoreFor, assertResourceType, type FhirResource, type WriteOutcome } from '../store/index.ts';
 import { processBundle } from '../bundle/index.ts';
 import { searchParamsOf } from '../search/parse.ts';
-import { renderSearchBundle } from '../search/render.ts';
+import { renderSearchBundleText } from '../search/render.ts';
 import { capabilityStatement } from './capability.ts';
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -109,8 +109,9 @@ export async function registerFhirRoutes(app: FastifyInstance, services: Service
 
     const search = async (request: FastifyRequest, reply: FastifyReply, type: string, params: [string, string][]) => {
       const ctx = getAccess(request);
-      const { query, result } = await store.search(ctx, type, params, { strict: preferOf(request).strict });
-      return reply.type(FHIR_JSON).send(renderSearchBundle(store.fhirBase, query, result));
+      // resources travel as stored JSON text: no parse/stringify per resource on the way out
+      const { query, result } = await store.search(ctx, type, params, { strict: preferOf(request).strict, raw: true });
+      return reply.type(FHIR_JSON).send(renderSearchBundleText(store.fhirBase, query, result));
     };
 
     f.get<{ Params: { type: string } }>('/:type', async (request, reply) => search(request, reply, request.params.type, searchParamsOf(queryOf(request))));
@@ -160,11 +161,11 @@ export async function registerFhirRoutes(app: FastifyInstance, services: Service
 
     f.get<{ Params: { type: string; id: string } }>('/:type/:id', async (request, reply) => {
       const ctx = getAccess(request);
-      const v = await store.read(ctx, request.params.type, request.params.id);
+      const v = await store.read(ctx, request.params.type, request.params.id, { raw: true });
       versionHeaders(reply, v.versionId, v.lastUpdated);
       const inm = header(request, 'if-none-match');
       if (inm && inm.replace(/^W\//, '') === `"${v.versionId}"`) return reply.status(304).send();
-      return reply.type(FHIR_JSON).send(v.resource);
+      return reply.type(FHIR_JSON).send(v.text);
     });
 
     f.put<{ Params: { type: string; id: string } }>('/:type/:id', async (request, reply) => {

@@ -14,6 +14,8 @@ export interface SearchRow {
   version_id: number;
   last_updated: Date;
   content: FhirResource;
+  /** the stored JSON text (searches run with `raw`: `content` is then parsed only when asked for) */
+  text?: string;
 }
 
 export interface SearchResult {
@@ -27,6 +29,8 @@ export interface SearchResult {
 export interface SearchEnv {
   fhirBase: string;
   now: Date;
+  /** fetch resources as JSON text (the HTTP layer sends it as stored, without parse/stringify) */
+  raw?: boolean;
 }
 
 interface Cursor { k: (string | null)[]; id: string }
@@ -45,7 +49,18 @@ function decodeCursor(raw: string, keys: number): Cursor {
   }
 }
 
-const ROW_COLUMNS = (a: string) => `${a}.type, ${a}.id, ${a}.version_id, ${a}.last_updated, ${a}.content`;
+const ROW_COLUMNS = (a: string, raw = false) => `${a}.type, ${a}.id, ${a}.version_id, ${a}.last_updated, ${a}.content${raw ? '::text AS content' : ''}`;
+
+/** A result row; with `raw` the content column is JSON text, parsed lazily on first access of `content`. */
+function toRow(r: SearchRow, raw: boolean): SearchRow {
+  if (!raw) return { type: r.type, id: r.id, version_id: r.version_id, last_updated: r.last_updated, content: r.content };
+  const text = r.content as unknown as string;
+  let parsed: FhirResource | undefined;
+  return {
+    type: r.type, id: r.id, version_id: r.version_id, last_updated: r.last_updated, text,
+    get content() { return (parsed ??= JSON.parse(text) as FhirResource); },
+  };
+}
 
 /** The WHERE clause of a search over `resources r` (type, not deleted, visible, filters). */
 export function searchWhere(ctx: AccessContext, q: ParsedSearch, s: SqlContext): string {
@@ -84,7 +99,8 @@ export async function executeSearch(db: Queryable, ctx: AccessContext, q: Parsed
   }
   const order = [...cols.flatMap((c) => [`(${c.expr}) IS NULL`, `${c.expr}${c.descending ? ' DESC' : ''}`]), idExpr].join(', ');
   const keySelect = cols.map((c, i) => `, ${c.text} AS k${i}`).join('');
-  const sql = `SELECT ${ROW_COLUMNS('r')}${keySelect} FROM resources r WHERE ${pageWhere} ORDER BY ${order} LIMIT ${q.count + 1}`;
+  const raw = env.raw ?? false;
+  const sql = `SELECT ${ROW_COLUMNS('r', raw)}${keySelect} FROM resources r WHERE ${pageWhere} ORDER BY ${order} LIMIT ${q.count + 1}`;
   const rows = (await db.query<SearchRow & Record<string, unknown>>(sql, s.p.values)).rows;
   let nextCursor: string | null = null;
   if (rows.length > q.count) {
@@ -92,19 +108,15 @@ export async function executeSearch(db: Queryable, ctx: AccessContext, q: Parsed
     const last = rows[rows.length - 1]!;
     nextCursor = encodeCursor({ k: cols.map((_, i) => (last[`k${i}`] ?? null) as string | null), id: last.id });
   }
-  const matches = rows.map(stripKeys);
-  const included = q.include.length || q.revinclude.length ? await includeRows(db, ctx, q, matches) : [];
+  const matches = rows.map((row) => toRow(row, raw));
+  const included = q.include.length || q.revinclude.length ? await includeRows(db, ctx, q, matches, raw) : [];
   return { matches, included, total, nextCursor };
-}
-
-function stripKeys(r: SearchRow): SearchRow {
-  return { type: r.type, id: r.id, version_id: r.version_id, last_updated: r.last_updated, content: r.content };
 }
 
 const MAX_INCLUDE_ROUNDS = 4;
 const MAX_INCLUDED = 5000;
 
-async function includeRows(db: Queryable, ctx: AccessContext, q: ParsedSearch, matches: SearchRow[]): Promise<SearchRow[]> {
+async function includeRows(db: Queryable, ctx: AccessContext, q: ParsedSearch, matches: SearchRow[], raw: boolean): Promise<SearchRow[]> {
   const seen = new Set(matches.map((r) => `${r.type}/${r.id}`));
   const included: SearchRow[] = [];
   let frontier = matches;
@@ -113,8 +125,8 @@ async function includeRows(db: Queryable, ctx: AccessContext, q: ParsedSearch, m
     const rev = q.revinclude.filter((i) => round === 0 || i.iterate);
     if (inc.length === 0 && rev.length === 0) break;
     const next: SearchRow[] = [];
-    for (const spec of inc) next.push(...(await forwardInclude(db, ctx, spec, frontier)));
-    for (const spec of rev) next.push(...(await reverseInclude(db, ctx, spec, frontier)));
+    for (const spec of inc) next.push(...(await forwardInclude(db, ctx, spec, frontier, raw)));
+    for (const spec of rev) next.push(...(await reverseInclude(db, ctx, spec, frontier, raw)));
     frontier = [];
     for (const r of next) {
       const key = `${r.type}/${r.id}`;
@@ -127,7 +139,7 @@ async function includeRows(db: Queryable, ctx: AccessContext, q: ParsedSearch, m
   return included;
 }
 
-async function forwardInclude(db: Queryable, ctx: AccessContext, spec: IncludeSpec, sources: SearchRow[]): Promise<SearchRow[]> {
+async function forwardInclude(db: Queryable, ctx: AccessContext, spec: IncludeSpec, sources: SearchRow[], raw: boolean): Promise<SearchRow[]> {
   const ids = sources.filter((r) => spec.sourceType === '*' || r.type === spec.sourceType);
   if (ids.length === 0) return [];
   const p = new SqlParams();
@@ -137,12 +149,12 @@ async function forwardInclude(db: Queryable, ctx: AccessContext, spec: IncludeSp
   if (spec.param) conds.push(`ref.param = ${p.add(spec.param)}`);
   if (spec.targetType) conds.push(`ref.target_type = ${p.add(spec.targetType)}`);
   conds.push('NOT t.deleted', `(${visibleSql(ctx, 't', p.values)} OR ${viaReferenceSql(ctx, 't', 'ref.type', 'ref.builder_id', p.values)})`);
-  const sql = `SELECT ${ROW_COLUMNS('t')} FROM idx_reference ref JOIN resources t ON t.type = ref.target_type AND t.id = ref.target_id
+  const sql = `SELECT ${ROW_COLUMNS('t', raw)} FROM idx_reference ref JOIN resources t ON t.type = ref.target_type AND t.id = ref.target_id
     WHERE ${conds.join(' AND ')} LIMIT ${MAX_INCLUDED}`;
-  return (await db.query<SearchRow>(sql, p.values)).rows;
+  return (await db.query<SearchRow>(sql, p.values)).rows.map((row) => toRow(row, raw));
 }
 
-async function reverseInclude(db: Queryable, ctx: AccessContext, spec: IncludeSpec, targets: SearchRow[]): Promise<SearchRow[]> {
+async function reverseInclude(db: Queryable, ctx: AccessContext, spec: IncludeSpec, targets: SearchRow[], raw: boolean): Promise<SearchRow[]> {
   const tgt = spec.targetType ? targets.filter((r) => r.type === spec.targetType) : targets;
   if (tgt.length === 0) return [];
   const p = new SqlParams();
@@ -154,9 +166,9 @@ async function reverseInclude(db: Queryable, ctx: AccessContext, spec: IncludeSp
   if (spec.param) conds.push(`ref.param = ${p.add(spec.param)}`);
   const targetOwner = '(SELECT tg.builder_id FROM resources tg WHERE tg.type = ref.target_type AND tg.id = ref.target_id)';
   conds.push('NOT t.deleted', `(${visibleSql(ctx, 't', p.values)} OR ${viaReferenceSql(ctx, 't', 'ref.target_type', targetOwner, p.values)})`);
-  const sql = `SELECT ${ROW_COLUMNS('t')} FROM idx_reference ref JOIN resources t ON t.type = ref.type AND t.id = ref.id
+  const sql = `SELECT ${ROW_COLUMNS('t', raw)} FROM idx_reference ref JOIN resources t ON t.type = ref.type AND t.id = ref.id
     WHERE ${conds.join(' AND ')} LIMIT ${MAX_INCLUDED}`;
-  return (await db.query<SearchRow>(sql, p.values)).rows;
+  return (await db.query<SearchRow>(sql, p.values)).rows.map((row) => toRow(row, raw));
 }
 
 /** Ids of visible resources matching the criteria (conditional create/update/delete, conditional references). */

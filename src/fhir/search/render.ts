@@ -72,6 +72,26 @@ function linkUrl(fhirBase: string, type: string, params: [string, string][], cur
   return `${fhirBase}/${type}${qs ? `?${qs}` : ''}`;
 }
 
+/**
+ * The same Bundle as JSON text. Rows fetched as text (`raw` searches) whose resource is sent unchanged (no
+ * `_elements` / `_summary`) are spliced in as stored, without JSON.parse/JSON.stringify.
+ */
+export function renderSearchBundleText(fhirBase: string, q: ParsedSearch, result: SearchResult): string {
+  const shaped = q.elements !== null || (q.summary !== null && q.summary !== 'false' && q.summary !== 'count');
+  const rows = [...result.matches, ...result.included];
+  if (shaped || rows.some((r) => r.text === undefined)) return JSON.stringify(renderSearchBundle(fhirBase, q, result));
+  const head = renderSearchBundle(fhirBase, q, { ...result, matches: [], included: [] }) as { entry?: unknown[] };
+  const tail = head.entry ?? []; // the outcome entry with warnings, if any
+  const entries = [
+    ...result.matches.map((r) => `{"fullUrl":${JSON.stringify(`${fhirBase}/${r.type}/${r.id}`)},"resource":${r.text},"search":{"mode":"match"}}`),
+    ...result.included.map((r) => `{"fullUrl":${JSON.stringify(`${fhirBase}/${r.type}/${r.id}`)},"resource":${r.text},"search":{"mode":"include"}}`),
+    ...tail.map((e) => JSON.stringify(e)),
+  ];
+  if (head.entry === undefined && entries.length === 0) return JSON.stringify(head);
+  const { entry: _entry, ...rest } = head;
+  return `${JSON.stringify(rest).slice(0, -1)},"entry":[${entries.join(',')}]}`;
+}
+
 export function renderSearchBundle(fhirBase: string, q: ParsedSearch, result: SearchResult): FhirResource {
   const entry = (r: SearchRow, mode: 'match' | 'include') => ({
     fullUrl: `${fhirBase}/${r.type}/${r.id}`,

@@ -66,6 +66,8 @@ export interface StoredVersion {
   lastUpdated: Date;
   deleted: boolean;
   resource: FhirResource | null;
+  /** read with `raw: true`: the stored JSON text (and `resource` is null) */
+  text?: string;
 }
 
 export interface HistoryEntry extends StoredVersion {
@@ -386,16 +388,17 @@ export class FhirStore {
   // ---------------------------------------------------------------- reads
 
   /** Current version; 404 when absent or not visible, 410 when deleted. */
-  async read(ctx: AccessContext, type: string, id: string, opts: { tx?: Queryable } = {}): Promise<StoredVersion> {
+  async read(ctx: AccessContext, type: string, id: string, opts: { tx?: Queryable; raw?: boolean } = {}): Promise<StoredVersion> {
     assertResourceType(type);
     requireFhir(ctx, 'read', type);
     await prepareSharing(opts.tx ?? this.#db, ctx);
     const p = new SqlParams();
-    const sql = `SELECT r.version_id, r.last_updated, r.deleted, r.content FROM resources r
+    const sql = `SELECT r.version_id, r.last_updated, r.deleted, r.content${opts.raw ? '::text AS content' : ''} FROM resources r
       WHERE r.type = ${p.add(type)} AND r.id = ${p.add(id)} AND ${visibleSql(ctx, 'r', p.values)}`;
     const row = (await (opts.tx ?? this.#db).query<{ version_id: number; last_updated: Date; deleted: boolean; content: FhirResource | null }>(sql, p.values)).rows[0];
     if (!row) throw notFound(`${type}/${id} not found`);
     if (row.deleted) throw new HttpError(410, 'deleted', `${type}/${id} was deleted`, undefined, { etag: `W/"${row.version_id}"` });
+    if (opts.raw) return { type, id, versionId: row.version_id, lastUpdated: row.last_updated, deleted: false, resource: null, text: row.content as unknown as string };
     return { type, id, versionId: row.version_id, lastUpdated: row.last_updated, deleted: false, resource: row.content };
   }
 
@@ -414,7 +417,7 @@ export class FhirStore {
   }
 
   /** Parses and runs a search for `type` (role-checked, policy-filtered). */
-  async search(ctx: AccessContext, type: string, params: [string, string][], opts: { strict?: boolean; tx?: Queryable } = {}): Promise<{ query: ParsedSearch; result: SearchResult }> {
+  async search(ctx: AccessContext, type: string, params: [string, string][], opts: { strict?: boolean; tx?: Queryable; raw?: boolean } = {}): Promise<{ query: ParsedSearch; result: SearchResult }> {
     assertResourceType(type);
     requireFhir(ctx, 'read', type);
     // firstparty=true (notes §5): only the caller's own, non-third-party data (src/access/policy.ts)
@@ -424,7 +427,7 @@ export class FhirStore {
     if (fp.length) params = params.filter(([k]) => k !== 'firstparty');
     const query = parseSearch(type, params, { strict: opts.strict ?? false, defaultCount: this.#config.defaultPageSize, maxCount: this.#config.maxPageSize });
     await prepareSharing(opts.tx ?? this.#db, ctx);
-    const result = await executeSearch(opts.tx ?? this.#db, ctx, query, { fhirBase: this.fhirBase, now: this.#clock.now() });
+    const result = await executeSearch(opts.tx ?? this.#db, ctx, query, { fhirBase: this.fhirBase, now: this.#clock.now(), raw: opts.raw });
     return { query, result };
   }
 
