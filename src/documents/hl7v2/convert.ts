@@ -4,11 +4,15 @@
 // only decides the Encounter status.
 import type { ConversionResult, FhirResource } from '../types.ts';
 import { ResourceCollector, type EmitOptions } from './emit.ts';
-import {
+import * as dt from './datatypes.ts';
+import type { Hl7Field, Hl7Message, Hl7Segment } from './parser.ts';
+
+// tsx runs these modules as CommonJS, where every use of an imported binding goes through two property
+// getters; the data-type helpers are called hundreds of times per message, so they are read once here.
+const {
   address, clean, cleanCode, codeableConcept, codeSystemUri, contactPoint, hdSystem, humanName, identifierFromCx, namespaceUri, num, parseTs,
   practitionerParts, tableConcept, tzOf,
-} from './datatypes.ts';
-import type { Hl7Field, Hl7Message, Hl7Segment } from './parser.ts';
+} = dt;
 
 export interface Hl7ConvertOptions extends EmitOptions {
   /** Zone for time stamps that carry none and whose MSH-7 carries none either (e.g. "-05:00"). */
