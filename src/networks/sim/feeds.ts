@@ -153,6 +153,8 @@ export class FeedSimulator {
     readonly seed: number,
     readonly asOf: string,
     target: PushTarget = {},
+    /** a discharge was pushed: the simulator makes the hospital's discharge summary available on the EHR networks */
+    readonly onDischarge: (personId: string, at: Date) => void = () => {},
   ) {
     this.target = {};
     this.setTarget(target);
@@ -300,7 +302,9 @@ export class FeedSimulator {
       const event = o.event ?? (open ? 'A03' : 'A01');
       if (!/^A\d\d$/.test(event)) throw new Error('event must be an ADT trigger (A01, A03, A04, A08, …)');
       const { message, controlId } = this.adt(network, p, event, { time, visit: o.visit });
-      return this.#sendHl7(network, p.id, message, controlId, event);
+      const sent = await this.#sendHl7(network, p.id, message, controlId, event);
+      if (event === 'A03') this.onDischarge(p.id, time);
+      return sent;
     }
     if (network === 'quest') {
       const controlId = this.#controlId('quest', p.id);

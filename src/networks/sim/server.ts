@@ -447,7 +447,19 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       return send(res, 404, { error: 'not found' }, 'application/json');
     })().catch((err) => send(res, 400, { error: String(err instanceof Error ? err.message : err) }, 'application/json'));
   });
-  const feeds = new FeedSimulator(() => people, (id) => byId.get(id), seed, asOf, opts.push ?? {});
+  // After a pushed discharge, the hospital's discharge summary appears on the person's EHR network(s).
+  const addDischargeSummary = (personId: string, at: Date) => {
+    const p = byId.get(personId);
+    if (!p) return;
+    const t = templates.findIndex((x) => x.typeCode === '18842-5' || x.typeCode === '11490-0');
+    for (const network of EHR_NETWORKS.filter((n) => p.networks.includes(n)).slice(0, 1)) {
+      const doc: SimDocument = { id: `${network}-${p.id}-ds${p.documents.length + 1}`, network, template: t >= 0 ? t : 0, date: at.toISOString() };
+      p.documents.push(doc);
+      docIndex.set(doc.id, { person: p, doc });
+      count(`${network}:discharge-summary`);
+    }
+  };
+  const feeds = new FeedSimulator(() => people, (id) => byId.get(id), seed, asOf, opts.push ?? {}, addDischargeSummary);
   const lab = createServer((req, res) => {
     (async () => {
       if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== '/lab-history') return send(res, 404, { error: 'POST demographics (JSON) to /lab-history' }, 'application/json');
