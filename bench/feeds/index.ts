@@ -30,7 +30,7 @@ async function main() {
   await admin.exec(`CREATE SCHEMA ${schema}`);
   const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [], {
     env: { ...process.env, DATABASE_URL: url, BENCH_SCHEMA: schema },
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const next = <T>(key: string) => new Promise<T>((resolve, reject) => {
