@@ -122,7 +122,7 @@ describe('intelligent refresh', () => {
     assert.deepEqual(job!.practitioner, PRACTITIONER);
     const api = (await json(await b.fetch(`/patient-history/jobs/${job!.id}`))).data;
     assert.equal(api.attributes.reason, 'enrollment');
-    assert.deepEqual(api.attributes.providers.map((p: any) => p.service).sort(), ['carequality', 'commonwell', 'surescripts']);
+    assert.deepEqual(api.attributes.providers.map((p: any) => p.service).sort(), ['carequality', 'commonwell', 'quest', 'surescripts'], 'initialProviders + the lab history (quest is subscribed)');
     // Never twice for the same reason.
     await engine.runDue();
     assert.deepEqual(await reasons(pid), ['enrollment']);
