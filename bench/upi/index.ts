@@ -1,6 +1,7 @@
 // UPI bench: bulk linking speed + accuracy on 100k synthetic records, single-record match
 // latency against an in-memory index of 1M records, and accuracy on the Splink corpora.
 // Usage: npm run bench:upi [-- --records 100000 --index 1000000 --queries 2000 --seed 42]
+//        npm run bench:upi -- --only write   (Patient writes against a 1 M-patient index on PostgreSQL, see write.ts)
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,3 +113,5 @@ const only = process.argv.indexOf('--only') >= 0 ? process.argv[process.argv.ind
 if (!only || only === 'bulk') bulk();
 if (!only || only === 'splink') splink();
 if (!only || only === 'index') singleMatch();
+// Patient writes against a 1,000,000-patient index on PostgreSQL (only on request: it loads a database).
+if (only === 'write') await (await import('./write.ts')).writeBench();
