@@ -8,6 +8,7 @@ import { PLATFORM_AUDIT_ROLE } from './roles.ts';
 import { FhirStore, OWNER_TAG_SYSTEM, type FhirResource } from '../fhir/store/index.ts';
 import type { Services } from '../server/services.ts';
 import type { AccessService } from './service.ts';
+import { sharingAuditHook } from './sharing-audit.ts';
 
 const OWNER_PREFIX = 'builder/';
 const MAX_ENTITIES = 100;
@@ -137,6 +138,8 @@ function carriesGrantorData(path: string): boolean {
 export function registerAudit(app: FastifyInstance, services: Services, access: AccessService): void {
   let ownStore: FhirStore | null = null;
   const store = () => access.auditStore ?? (ownStore ??= new FhirStore(services));
+  // reads of other builders' data shared under a treatment relationship (src/access/sharing-audit.ts)
+  app.addHook('onSend', sharingAuditHook(store, services.clock));
   app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const ctx = request.access;
     const grantors = ctx?.grantorBuilderIds ?? [];

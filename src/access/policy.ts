@@ -101,6 +101,11 @@ export async function prepareSharing(db: Queryable, ctx: AccessContext): Promise
   sharingState.set(ctx, { shared: r.rows.length > 0, at: Date.now() });
 }
 
+/** true only when prepareSharing found that the request's builders share with another builder (audit uses it). */
+export function knownToShare(ctx: AccessContext): boolean {
+  return !ctx.firstParty && sharingState.get(ctx)?.shared === true;
+}
+
 /** Call after writing Patients in a request (its sharing may have started). */
 export function forgetSharing(ctx: AccessContext): void {
   sharingState.delete(ctx);

@@ -103,3 +103,23 @@ test('sharing_pairs follow Patient writes (triggers): active viewer, any-state o
     await db.close();
   }
 });
+
+test('two builders linking the same person at the same moment both get the relationship (PostgreSQL)', async (t) => {
+  const db = await createTestDatabase();
+  try {
+    if (db.kind !== 'postgres') return t.skip('needs concurrent connections');
+    const insert = (id: string, builder: string) => db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO resources (type, id, version_id, builder_id, upid, restricted, deleted, source, created_at, last_updated, content)
+         VALUES ('Patient', $1, 1, $2, 'SAME', false, false, NULL, now(), now(), '{"resourceType":"Patient","active":true}'::jsonb)`,
+        [id, builder],
+      );
+      await tx.query('SELECT pg_sleep(0.3)');
+    });
+    await Promise.all([insert('x1', 'A'), insert('x2', 'B')]);
+    const pairs = (await db.query<{ p: string }>(`SELECT owner_id || '>' || viewer_id AS p FROM sharing_pairs WHERE upid = 'SAME' ORDER BY 1`)).rows.map((r) => r.p);
+    assert.deepEqual(pairs, ['A>B', 'B>A']);
+  } finally {
+    await db.close();
+  }
+});

@@ -143,6 +143,23 @@ describe('sharing between builders', () => {
     assert.equal((await get(B, `/fhir/Observation/${ids.obs}`)).status, 200);
   });
 
+  test('reads of shared data are recorded as AuditEvents owned by the data\'s owner', async () => {
+    const audits = async () => ((await json(A, '/fhir/AuditEvent?_count=500')).entry ?? []).map((e) => e.resource as unknown as { purposeOfEvent?: { coding?: { code: string }[] }[]; entity: { what: { reference?: string } }[]; agent: { who: { identifier?: { value: string } } }[] });
+    const before = (await audits()).length;
+    assert.equal((await get(B, `/fhir/Observation/${ids.obs}`)).status, 200);
+    const after = await audits();
+    assert.equal(after.length, before + 1);
+    const ev = after.find((a) => a.entity.some((e) => e.what.reference === `Observation/${ids.obs}`))!;
+    assert.equal(ev.purposeOfEvent![0]!.coding![0]!.code, 'TREAT');
+    assert.ok(ev.agent.some((a) => a.who.identifier?.value === B.builderId));
+    // own data only, or no relationship: nothing recorded
+    await json(B, '/fhir/Observation?firstparty=true');
+    await get(C, `/fhir/Observation/${ids.obs}`);
+    assert.equal((await audits()).length, before + 1);
+    const seenByB = ((await json(B, '/fhir/AuditEvent?_count=500')).entry ?? []).map((e) => JSON.stringify(e.resource));
+    assert.ok(seenByB.every((r) => r.includes(`builder/${B.builderId}`) && !r.includes(`"code":"builder/${A.builderId}"`)), 'B sees only its own audit trail (A read B\'s data in $everything), never A\'s');
+  });
+
   test('/fhir/metadata lists the Designated Record Set, foundational types, $everything and firstparty', async () => {
     const cs = (await (await get(B, '/fhir/metadata')).json()) as { extension: { url: string; extension: { valueCode: string }[] }[]; rest: { documentation: string; searchParam: { name: string }[]; resource: { type: string; operation?: { name: string }[] }[] }[] };
     const drs = cs.extension.find((e) => e.url.endsWith('designated-record-set'))!.extension.map((e) => e.valueCode);

@@ -1,0 +1,77 @@
+// Audit of sharing: a FHIR read whose response shows another builder's data through a treatment relationship
+// (src/access/policy.ts rules 2 and 3) becomes one AuditEvent per such owner, owned by that owner and written
+// through the store by the platform (like the grant audit in audit.ts). Only requests whose builders are known to
+// share (a row in sharing_pairs) are examined, so a builder that shares nothing pays nothing. Cost: one JSON
+// parse of the response and one write transaction per foreign owner shown. TESSERA_SHARING_AUDIT=0 turns it off.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Clock } from '../platform/clock.ts';
+import type { FhirStore, FhirResource } from '../fhir/store/index.ts';
+import { OWNER_TAG_SYSTEM } from '../fhir/store/meta.ts';
+import type { AccessContext } from './context.ts';
+import { knownToShare } from './policy.ts';
+import { PLATFORM_AUDIT_ROLE } from './roles.ts';
+import { auditEventFor } from './audit.ts';
+
+const MAX_ENTITIES = 100;
+
+/** Owners (other than `mine`) of the resources in a response, with up to 100 `Type/id` each. */
+export function foreignOwnersIn(payload: unknown, mine: readonly string[]): Map<string, Set<string>> {
+  const found = new Map<string, Set<string>>();
+  const walk = (v: unknown, depth: number): void => {
+    if (depth > 64 || v === null || typeof v !== 'object') return;
+    if (Array.isArray(v)) {
+      for (const x of v) walk(x, depth + 1);
+      return;
+    }
+    const o = v as Record<string, unknown>;
+    if (typeof o.resourceType === 'string' && typeof o.id === 'string') {
+      const tag = ((o.meta as { tag?: { system?: unknown; code?: unknown }[] } | undefined)?.tag ?? []).find((t) => t?.system === OWNER_TAG_SYSTEM);
+      const owner = typeof tag?.code === 'string' && tag.code.startsWith('builder/') ? tag.code.slice(8) : null;
+      if (owner && !mine.includes(owner)) {
+        let s = found.get(owner);
+        if (!s) found.set(owner, (s = new Set()));
+        if (s.size < MAX_ENTITIES) s.add(`${o.resourceType}/${o.id}`);
+      }
+    }
+    for (const x of Object.values(o)) if (typeof x === 'object') walk(x, depth + 1);
+  };
+  walk(payload, 0);
+  return found;
+}
+
+function platformContext(owner: string): AccessContext {
+  return {
+    principal: { kind: 'client', id: 'tessera-audit', builderId: owner, role: PLATFORM_AUDIT_ROLE, isPlatformAdmin: false },
+    readBuilderIds: [owner], writeBuilderId: owner, accountHeader: null, grantorBuilderIds: [],
+  };
+}
+
+export function sharingAuditHook(store: () => FhirStore, clock: Clock) {
+  const enabled = process.env.TESSERA_SHARING_AUDIT !== '0';
+  return async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    const ctx = request.access;
+    if (!enabled || !ctx || request.method !== 'GET' || reply.statusCode >= 400 || !knownToShare(ctx)) return payload;
+    const path = request.url.split('?')[0]!;
+    if (!path.startsWith('/fhir/') || path === '/fhir/metadata') return payload;
+    if (typeof payload !== 'string' || payload.length === 0) return payload;
+    let body: unknown;
+    try {
+      body = JSON.parse(payload);
+    } catch {
+      return payload;
+    }
+    const at = clock.now();
+    for (const [owner, what] of foreignOwnersIn(body, ctx.readBuilderIds)) {
+      const event: FhirResource = auditEventFor({ ctx, grantorBuilderId: owner, method: request.method, path, status: reply.statusCode, ip: request.ip, what, at });
+      event.purposeOfEvent = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'TREAT', display: 'treatment' }], text: 'Designated Record Set shared under a treatment relationship' }];
+      const entity = event.entity as { description?: string }[];
+      if (entity[0]) entity[0].description = 'Builder whose data was shared with the requesting builder (treatment relationship)';
+      try {
+        await store().create(platformContext(owner), event);
+      } catch (err) {
+        request.log.error({ err, owner }, 'could not record the AuditEvent of a shared-data read');
+      }
+    }
+    return payload;
+  };
+}
