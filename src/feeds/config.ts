@@ -47,6 +47,8 @@ export interface FeedsConfig {
   maxAttempts: number;
   /** concurrent processing rounds per process */
   concurrency: number;
+  /** false: this process only accepts messages (a dedicated listener); others process the inbox */
+  processing: boolean;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -97,6 +99,7 @@ export function loadFeedsConfig(env: NodeJS.ProcessEnv = process.env): FeedsConf
     pollMs: n('TESSERA_FEEDS_POLL_MS', 500, 1),
     maxAttempts: n('TESSERA_FEEDS_MAX_ATTEMPTS', 5, 1),
     concurrency: n('TESSERA_FEEDS_CONCURRENCY', 4, 1),
+    processing: env.TESSERA_FEEDS_PROCESSING !== 'off',
   };
 }
 

@@ -5,7 +5,7 @@ import { feedsFor } from './service.ts';
 
 export const feedsWorker: WorkerFactory = async (services, domain): Promise<Worker> => {
   const feeds = feedsFor(services, domain);
-  feeds.startProcessing();
+  if (feeds.cfg.processing) feeds.startProcessing();
   if (feeds.cfg.mllpPort !== null) await feeds.startMllp();
   return {
     name: 'feeds',
