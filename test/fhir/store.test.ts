@@ -247,3 +247,17 @@ describe('history', () => {
     }
   });
 });
+
+describe('resource ids', () => {
+  test('new ids are UUIDv7, increasing; a create with a taken preassigned id is a 409, never an overwrite', async () => {
+    const a = await store.create(A, patient('IdOne'));
+    const b = await store.create(A, patient('IdTwo'));
+    assert.match(a.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.ok(b.id > a.id);
+    const before = await counts(db);
+    const taken = await db.transaction((tx) => store.writeBatch(tx, B, [{ action: 'create', type: 'Patient', id: a.id, resource: patient('Takeover') }])).then(() => 0, (e: { status?: number }) => e.status);
+    assert.equal(taken, 409);
+    assert.deepEqual(await counts(db), before);
+    assert.equal(((await store.read(A, 'Patient', a.id)).resource!.name as { family: string }[])[0]!.family, 'IdOne');
+  });
+});

@@ -6,6 +6,7 @@ import type { Queryable } from '../../db/types.ts';
 import type { AccessContext } from '../../access/context.ts';
 import { HttpError, badRequest, notFound, preconditionFailed } from '../../platform/errors.ts';
 import { newId } from '../../platform/ids.ts';
+import { newResourceId } from '../store/ids.ts';
 import { operationOutcome } from '../../server/errors.ts';
 import type { FhirStore, FhirResource, WriteOp, WriteOutcome } from '../store/index.ts';
 import { assertResourceType } from '../store/index.ts';
@@ -230,7 +231,7 @@ async function runTransaction(store: FhirStore, ctx: AccessContext, tx: Queryabl
           continue;
         }
       }
-      const id = newId();
+      const id = newResourceId();
       if (e.fullUrl) refMap.set(e.fullUrl, `${u.type}/${id}`);
       plan.push({ i, method, u, op: { action: 'create', type: u.type, id, resource: { ...r } } });
       continue;
@@ -243,7 +244,7 @@ async function runTransaction(store: FhirStore, ctx: AccessContext, tx: Queryabl
       if (found.length === 1) id = found[0]!;
       else if (method === 'DELETE') { out[i] = { response: { status: '204 No Content' } }; continue; }
       else if (method === 'PATCH') throw notFound(`Bundle entry ${i}: no ${u.type} matches '${criteria}'`);
-      else id = typeof e.resource?.id === 'string' ? e.resource.id : newId();
+      else id = typeof e.resource?.id === 'string' ? e.resource.id : newResourceId();
     }
     claim(`${u.type}/${id}`, i);
     if (e.fullUrl) refMap.set(e.fullUrl, `${u.type}/${id}`);

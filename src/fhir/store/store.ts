@@ -6,7 +6,7 @@ import type { Database } from '../../db/types.ts';
 import type { Clock } from '../../platform/clock.ts';
 import type { Config } from '../../platform/config.ts';
 import { HttpError, badRequest, conflict, forbidden, gone, notFound, preconditionFailed, unprocessable, type ErrorDetail } from '../../platform/errors.ts';
-import { newId } from '../../platform/ids.ts';
+import { newResourceId } from './ids.ts';
 import type { AccessContext } from '../../access/context.ts';
 import { allowsFhir, requireFhir } from '../../access/context.ts';
 import { forgetSharing, isWritableOwner, prepareSharing, visibleSql } from '../../access/policy.ts';
@@ -256,8 +256,8 @@ export class FhirStore {
     const params = searchParamsOf(criteria.replace(/^\?/, ''));
     const q = parseSearch(type, params, { strict: true, defaultCount: limit, maxCount: limit });
     if (q.filters.length === 0) throw badRequest(`Conditional criteria '${criteria}' must contain at least one search parameter`);
-    await prepareSharing(tx, ctx);
-    return (await matchIds(tx, ctx, q, { fhirBase: this.fhirBase, now: this.#clock.now() }, limit)).map((r) => r.id);
+    // conditional writes and conditional references act on the caller's own data only, never on shared data
+    return (await matchIds(tx, { ...ctx, ownDataOnly: true }, q, { fhirBase: this.fhirBase, now: this.#clock.now() }, limit)).map((r) => r.id);
   }
 
   /**
@@ -271,7 +271,9 @@ export class FhirStore {
       assertResourceType(op.type);
       if (op.id !== undefined && !FHIR_ID.test(op.id)) throw badRequest(`Invalid resource id '${op.id}'`);
     }
-    const keyed = ops.filter((o) => o.id !== undefined);
+    // Creates never look for a previous row: their ids are fresh (a preassigned id that is somehow taken makes the
+    // guarded upsert in writeRows update nothing, which is a 409, never an overwrite).
+    const keyed = ops.filter((o) => o.id !== undefined && o.action !== 'create');
     const previous = new Map<string, PreviousRow>();
     if (keyed.length > 0) {
       const p = new SqlParams();
@@ -357,7 +359,7 @@ export class FhirStore {
     if (!builderId) throw forbidden('This request may not write FHIR data');
     assertClientMayWrite(resource, live?.content ?? null, opts.platform ?? false);
 
-    const id = op.action === 'create' ? op.id ?? newId() : op.id!;
+    const id = op.action === 'create' ? op.id ?? newResourceId() : op.id!;
     const versionId = (prev?.version_id ?? 0) + 1;
     const createdAt = live ? createdAtOf(live.content) ?? live.created_at : lastUpdated;
     resource = { ...resource, id };
