@@ -36,6 +36,8 @@ export interface AccessContext {
    * third-party source tag) — no other builder's shared data (src/access/policy.ts).
    */
   firstParty?: boolean;
+  /** conditional writes and conditional references: only the acting builders' own data (no shared data) */
+  ownDataOnly?: boolean;
 }
 
 export function allowsFhir(ctx: AccessContext, action: FhirAction, resourceType: string): boolean {

@@ -13,7 +13,8 @@
 //  3. (includes and $everything only) it is a foundational type (Location, Medication, Organization, Practitioner,
 //     PractitionerRole, Provenance) of the same owner as a visible DRS resource it is reached from through a
 //     reference — never by a direct read or search.
-// Writes: only the owner (isWritableOwner). `firstparty=true` narrows rule 1 to non-third-party rows and drops 2–3.
+// Writes: only the owner (isWritableOwner). `firstparty=true` narrows rule 1 to non-third-party rows and drops 2–3;
+// conditional writes and conditional references (ctx.ownDataOnly) see rule 1 only.
 import type { Queryable } from '../db/types.ts';
 import type { AccessContext } from './context.ts';
 
@@ -113,7 +114,7 @@ export function forgetSharing(ctx: AccessContext): void {
 
 /** false only when the request is known to reach no other builder's data through sharing. */
 export function maySeeShared(ctx: AccessContext): boolean {
-  if (ctx.firstParty || ctx.readBuilderIds.length === 0) return false;
+  if (ctx.firstParty || ctx.ownDataOnly || ctx.readBuilderIds.length === 0) return false;
   return sharingState.get(ctx)?.shared ?? true;
 }
 
@@ -199,7 +200,7 @@ function isOwnVisible(ctx: AccessContext, row: PolicyRow): boolean {
 export function isVisible(ctx: AccessContext, row: PolicyRow, facts?: SharingFacts): boolean {
   const own = isOwnVisible(ctx, row);
   if (ctx.firstParty) return own && !row.source;
-  if (own) return true;
+  if (own || ctx.ownDataOnly) return own;
   if (!facts || !row.upid || row.restricted || !drsSet.has(row.type)) return false;
   return facts.pairs.has(`${row.upid}|${row.builder_id}`);
 }
@@ -207,7 +208,7 @@ export function isVisible(ctx: AccessContext, row: PolicyRow, facts?: SharingFac
 /** The same rule as `visibleSql(t) OR viaReferenceSql(t, source…)`, for a target reached from a visible source. */
 export function isVisibleViaReference(ctx: AccessContext, target: PolicyRow, source: PolicyRow, facts?: SharingFacts): boolean {
   if (isVisible(ctx, target, facts)) return true;
-  if (ctx.firstParty) return false;
+  if (ctx.firstParty || ctx.ownDataOnly) return false;
   return foundationalSet.has(target.type) && !target.restricted && target.builder_id === source.builder_id && drsSet.has(source.type) && isVisible(ctx, source, facts);
 }
 

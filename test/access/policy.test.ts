@@ -40,6 +40,7 @@ test('visibleSql / viaReferenceSql and isVisible / isVisibleViaReference agree o
         accountHeader: null,
         ...(rnd() < 0.8 ? { grantorBuilderIds: grantors } : {}),
         ...(rnd() < 0.2 ? { firstParty: true } : {}),
+        ...(rnd() < 0.1 ? { ownDataOnly: true } : {}),
       };
       if (rnd() < 0.5) await prepareSharing(db, ctx);
       const facts = await loadSharingFacts(db, ctx);

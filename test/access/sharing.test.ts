@@ -95,6 +95,13 @@ describe('sharing between builders', () => {
     assert.equal(put.status, 403);
     assert.equal((await B.fetch(`/fhir/Observation/${ids.obs}`, { method: 'DELETE' })).status, 403);
     assert.equal((await get(A, `/fhir/Observation/${ids.obs}`)).status, 200);
+    // conditional writes look at the caller's own data only: a shared match neither blocks a create nor is updated
+    const body = JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'cond' }, subject: { reference: `Patient/${ids.pb}` } });
+    const cc = await B.fetch('/fhir/Observation', { method: 'POST', body, headers: { 'content-type': 'application/fhir+json', 'if-none-exist': `_id=${ids.obs}` } });
+    assert.equal(cc.status, 201);
+    const created = (await cc.json()) as { id: string };
+    assert.notEqual(created.id, ids.obs);
+    assert.equal((await B.fetch(`/fhir/Observation/${created.id}`, { method: 'DELETE' })).status, 204);
   });
 
   test('firstparty=true limits a search to the caller\'s own data', async () => {
