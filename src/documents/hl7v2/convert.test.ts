@@ -207,6 +207,11 @@ describe('HL7 v2 ADT → FHIR', () => {
     assert.equal(r.ok, true);
     assert.ok(r.stats.droppedByType.Location! >= 1);
     assert.ok(all(r, 'Location').every((l) => (l.name as string).length < 1000));
+    // No reference is left pointing at the dropped Location; the Encounter stays (its location entry goes).
+    const ids = new Set(r.bundle.entry.map((e) => `${e.resource.resourceType}/${e.resource.id}`));
+    for (const ref of JSON.stringify(r.bundle).match(/"reference":"[^"]+"/g) ?? []) assert.ok(ids.has(ref.slice(13, -1)), ref);
+    assert.equal(all(r, 'Encounter').length, 1);
+    assert.equal(r.stats.resourcesByType.Location, all(r, 'Location').length);
   });
 
   test('odd values never cost the Patient: lone surrogates in namespaces, a 2^31 birth order', () => {
@@ -219,6 +224,16 @@ describe('HL7 v2 ADT → FHIR', () => {
     assert.ok((p.identifier as J[]).some((i) => i.system === 'urn:id:G%EF%BF%BDH'));
     assert.ok((p.identifier as J[]).some((i) => i.system === 'urn:id:DL-%EF%BF%BDIL'));
     assert.equal(r.stats.dropped, 0);
+  });
+
+  test('a dropped Patient takes the resources about it along; no dangling reference', () => {
+    const r = convertHl7v2(adt('A01').replace('DOE^JANE^Q^^DR', `${'D'.repeat(1024 * 1024 + 1)}^JANE^Q^^DR`), { validate: 'all' });
+    assert.equal(r.ok, true);
+    assert.equal(all(r, 'Patient').length, 0);
+    for (const t of ['Encounter', 'RelatedPerson', 'Condition', 'AllergyIntolerance', 'Observation', 'Account']) assert.equal(all(r, t).length, 0, t);
+    const ids = new Set(r.bundle.entry.map((e) => `${e.resource.resourceType}/${e.resource.id}`));
+    for (const ref of JSON.stringify(r.bundle).match(/"reference":"[^"]+"/g) ?? []) assert.ok(ids.has(ref.slice(13, -1)), ref);
+    assert.ok(r.stats.dropped > 5);
   });
 
   test('every reference points at a resource in the bundle', () => {

@@ -128,6 +128,7 @@ export class ResourceCollector {
     const resourcesByType: Record<string, number> = {};
     const droppedByType: Record<string, number> = {};
     let dropped = 0;
+    const goneRefs: string[] = [];
     const issues = [...this.issues];
     for (const built of this.order) {
       // Converters fill members after adding (diagnoses, results, notes), so compaction happens here, once.
@@ -138,16 +139,39 @@ export class ResourceCollector {
       if (this.validate === 'all' || (this.validate === true && !this.trusted.has(built))) problems = errorsOf(validateResource(r));
       else if (this.validate === true && oversized(r)) problems = [{ severity: 'error', code: 'value', path: r.resourceType, message: 'a string is longer than 1 MiB' }];
       if (problems.length > 0) {
+        goneRefs.push(`${r.resourceType}/${r.id}`);
         dropped++;
         droppedByType[r.resourceType] = (droppedByType[r.resourceType] ?? 0) + 1;
         const first = problems.slice(0, 3).map((p) => `${p.path}: ${p.message}`).join('; ');
         issues.push({ severity: 'error', code: 'invalid', diagnostics: `${r.resourceType}/${r.id} dropped: ${first}`, expression: problems.slice(0, 3).map((p) => p.path) });
         continue;
       }
-      resourcesByType[r.resourceType] = (resourcesByType[r.resourceType] ?? 0) + 1;
       entry.push({ fullUrl: `urn:uuid:${r.id}`, resource: r });
     }
-    if (dropped > 0) issues.push({ severity: 'warning', code: 'incomplete', diagnostics: `${dropped} resource(s) dropped as invalid` });
+    if (dropped > 0) {
+      // References to dropped resources are removed (an array item holding one goes, another member is
+      // deleted); a resource that is invalid without them (a required subject) is dropped in turn.
+      const gone = new Set(goneRefs);
+      for (let more = true; more;) {
+        more = false;
+        for (let i = entry.length - 1; i >= 0; i--) {
+          const r = entry[i]!.resource;
+          // Losing its patient (or subject) would leave a resource about nobody: it goes too.
+          const orphan = SUBJECT_KEYS.some((k) => refersTo(r[k], gone));
+          if (!orphan && !pruneReferences(r, gone)) continue;
+          const problems = orphan ? [{ path: `${r.resourceType}.subject`, message: 'its subject was dropped' }] : this.validate === false ? NONE : errorsOf(validateResource(r));
+          if (problems.length === 0) continue;
+          entry.splice(i, 1);
+          gone.add(`${r.resourceType}/${r.id}`);
+          dropped++;
+          droppedByType[r.resourceType] = (droppedByType[r.resourceType] ?? 0) + 1;
+          issues.push({ severity: 'error', code: 'invalid', diagnostics: `${r.resourceType}/${r.id} dropped: it needs a resource that was dropped (${problems[0]!.path}: ${problems[0]!.message})` });
+          more = true;
+        }
+      }
+      issues.push({ severity: 'warning', code: 'incomplete', diagnostics: `${dropped} resource(s) dropped as invalid` });
+    }
+    for (const e of entry) resourcesByType[e.resource.resourceType] = (resourcesByType[e.resource.resourceType] ?? 0) + 1;
     return {
       bundle: { resourceType: 'Bundle', type: 'collection', entry },
       outcome: { resourceType: 'OperationOutcome', issue: issues.length > 0 ? issues : [{ severity: 'information', code: 'informational', diagnostics: 'converted' }] },
@@ -158,6 +182,43 @@ export class ResourceCollector {
 }
 
 const NONE: ValidationIssue[] = [];
+
+const SUBJECT_KEYS = ['subject', 'patient', 'beneficiary'];
+
+function refersTo(v: unknown, gone: Set<string>): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (Array.isArray(v)) return v.some((x) => refersTo(x, gone));
+  const o = v as Record<string, unknown>;
+  if (typeof o.reference === 'string' && gone.has(o.reference)) return true;
+  for (const k in o) if (refersTo(o[k], gone)) return true;
+  return false;
+}
+
+/** Removes references to `gone` resources from o (in place); true when something was removed. */
+function pruneReferences(o: Record<string, unknown>, gone: Set<string>): boolean {
+  let changed = false;
+  for (const k of Object.keys(o)) {
+    const v = o[k];
+    if (typeof v !== 'object' || v === null) continue;
+    if (Array.isArray(v)) {
+      const kept = v.filter((x) => !refersTo(x, gone));
+      if (kept.length === v.length) continue;
+      changed = true;
+      if (kept.length > 0) o[k] = kept;
+      else delete o[k];
+    } else {
+      const ref = (v as Record<string, unknown>).reference;
+      if (typeof ref === 'string' && gone.has(ref)) {
+        delete o[k];
+        changed = true;
+      } else if (pruneReferences(v as Record<string, unknown>, gone)) {
+        changed = true;
+        if (Object.keys(v).length === 0) delete o[k];
+      }
+    }
+  }
+  return changed;
+}
 
 function errorsOf(issues: ValidationIssue[]): ValidationIssue[] {
   for (const p of issues) if (p.severity === 'error') return issues.filter((x) => x.severity === 'error');
