@@ -89,6 +89,17 @@ describe('simulator push networks', { skip: existsSync(DEFAULT_CORPORA) ? false 
     assert.ok(disp.entry[0].resource.extension.some((e: any) => e.valueString === 'PMANewRx'));
   });
 
+  test('scheduled pushes: one event per network every interval', async () => {
+    const before = Object.entries(sim.feeds.stats).filter(([k]) => k.startsWith('bamboo:pushed') || k.startsWith('collective:pushed')).reduce((n, [, v]) => n + v, 0);
+    sim.feeds.setTarget({ intervalMs: 100 });
+    await new Promise((r) => setTimeout(r, 600));
+    sim.feeds.setTarget({ intervalMs: 0 });
+    const after = Object.entries(sim.feeds.stats).filter(([k]) => k.startsWith('bamboo:pushed') || k.startsWith('collective:pushed')).reduce((n, [, v]) => n + v, 0);
+    assert.ok(after - before >= 2, JSON.stringify(sim.feeds.stats));
+    assert.equal(sim.feeds.stats['bamboo:pushed:AR'] ?? 0, 0);
+    await feeds.drain();
+  });
+
   test('lab history: the quest provider of a patient-history job pulls 2 years of results', async () => {
     const person = sim.people.find((p) => feedMemberships(p).includes('quest') && !feedMemberships(p).includes('surescripts'))!;
     const pid = await patientFor(person.id);
