@@ -224,10 +224,12 @@ export class SubscriptionService {
     if (!pkg) throw unprocessable(`Package ${packageId} not found`, [err(`Package ${packageId} not found`, '/data/relationships/package/data/id', 'not-found')]);
     const patient = await this.ownPatient(builderId, patientId!);
     const practitionerId = await this.history.findOrCreatePractitioner(systemContext(builderId, 'subscriptions'), practitioner!);
-    const issues = validationIssues(patient);
-    const status = issues.length ? 'pending' : 'active';
     const now = this.clock.now();
     const row = await this.db.transaction(async (tx) => {
+      // The Patient as of this transaction (it may have been fixed since it was read above).
+      const current = (await tx.query<{ content: FhirResource | null }>("SELECT content FROM resources WHERE type = 'Patient' AND id = $1 AND NOT deleted", [patientId])).rows[0]?.content ?? patient;
+      const issues = validationIssues(current);
+      const status = issues.length ? 'pending' : 'active';
       // A fresh enrollment, or the re-enrollment of an unenrolled (inactive) patient; otherwise 409.
       const r = await tx.query<EnrollmentRow>(
         `INSERT INTO subscription_enrollments (builder_id, patient_id, package_id, status, practitioner, practitioner_id, priority, validation_issues, created_at, updated_at)
@@ -405,6 +407,7 @@ export class SubscriptionService {
       const n = await this.nextInSeries(tx, e.builder_id, e.patient_id, 'pharmacy-backstop');
       if (n !== null) await this.schedule(tx, e, { key: `pharmacy-backstop:${n}`, kind: 'pharmacy-backstop', providers: ['surescripts'], dueAt: new Date(now.getTime() + this.cfg.pharmacyBackstopMs) });
     }
+    await this.existingAppointments(tx, e, meta);
   }
 
   /**
@@ -471,6 +474,11 @@ export class SubscriptionService {
     if (!pid) return;
     const e = await this.enrollmentFor(tx, builderId, pid, 'active');
     if (!e) return;
+    await this.appointmentTrigger(tx, e, a, (await this.getPackage(e.package_id, tx))!.meta);
+    this.onScheduled();
+  }
+
+  private async appointmentTrigger(tx: Queryable, e: EnrollmentRow, a: FhirResource, meta: PackageMeta): Promise<void> {
     const key = `appointment:${String(a.id)}`;
     const now = this.clock.now();
     const start = typeof a.start === 'string' ? new Date(a.start) : null;
@@ -481,14 +489,22 @@ export class SubscriptionService {
       return;
     }
     const detail = { appointmentStart: start!.toISOString(), writtenAt: now.toISOString() };
-    const meta = (await this.getPackage(e.package_id, tx))!.meta;
     if (!existing) {
       await this.schedule(tx, e, { key, kind: 'appointment', providers: meta.freshmakerProviders ?? [], dueAt: due, detail });
     } else if (existing.status === 'cancelled' || (existing.status === 'pending' && existing.detail.appointmentStart !== detail.appointmentStart)) {
       // Rescheduled or re-booked: the rule applies again from now. (Once started, the reason has been served.)
       await tx.query("UPDATE subscription_refreshes SET status = 'pending', due_at = $2, detail = $3::jsonb, updated_at = $4 WHERE id = $1", [existing.id, due, JSON.stringify(detail), now]);
     }
-    this.onScheduled();
+  }
+
+  /** Appointments booked before the enrollment became active count as written at activation. */
+  private async existingAppointments(tx: Queryable, e: EnrollmentRow, meta: PackageMeta): Promise<void> {
+    const ctx = systemContext(e.builder_id, 'subscriptions');
+    const found = await this.store.search(ctx, 'Appointment', [['patient', `Patient/${e.patient_id}`], ['date', `ge${this.clock.now().toISOString()}`], ['_count', '100']], { tx });
+    for (const m of found.result.matches) {
+      const a = m.content as FhirResource;
+      if (!sourceTagOf(a) && appointmentPatientId(a) === e.patient_id) await this.appointmentTrigger(tx, e, a, meta);
+    }
   }
 
   /** An ADT discharge (bamboohealth / collective-medical Encounter finished or with period.end): two refreshes. */

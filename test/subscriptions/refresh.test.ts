@@ -204,6 +204,16 @@ describe('intelligent refresh', () => {
     assert.equal((await row(pid, `appointment:${deleted}`))?.status, 'cancelled');
   });
 
+  test('appointments booked before the enrollment became active count as written at activation', async () => {
+    const pid = await createPatient();
+    const far = await writeFhir(appointment(pid, new Date(tp.clock.nowMs() + 12 * D)));
+    const past = await writeFhir(appointment(pid, new Date(tp.clock.nowMs() - D)));
+    tp.clock.advance(3 * D);
+    await enroll(pid);
+    assert.equal((await row(pid, `appointment:${far}`))?.due_at.getTime(), tp.clock.nowMs() + 9 * D - 72 * H);
+    assert.equal(await row(pid, `appointment:${past}`), undefined);
+  });
+
   test('third-party appointments and patients not enrolled trigger nothing', async () => {
     const pid = await enrolled();
     const aid = await writeThirdParty(appointment(pid, new Date(tp.clock.nowMs() + 2 * D)), 'commonwell');
