@@ -69,6 +69,23 @@ describe('universal patient index on the write path', () => {
     assert.equal(forgedPatient.identifier.filter((i: any) => i.system === UPID).length, 1);
   });
 
+  test('Coverage: upid and the chained beneficiary.identifier search (as the notes\' client uses it)', async () => {
+    const p = await create(a, patient('Odessa', 'Vantreight', '1966-05-05'));
+    const upid = upidOfPatient(p)!;
+    const cov = await create(a, { resourceType: 'Coverage', status: 'active', beneficiary: { reference: `Patient/${p.id}` }, payor: [{ display: 'Acme Health' }] });
+    assert.equal(upidOfResource(cov), upid);
+    const byUpid = (await (await a.fetch(`/fhir/Coverage?upid=${upid}`)).json()) as any;
+    assert.deepEqual(byUpid.entry.map((e: any) => e.resource.id), [cov.id]);
+    const chained = (await (await a.fetch(`/fhir/Coverage?beneficiary.identifier=${encodeURIComponent(`${UPID}|${upid}`)}`)).json()) as any;
+    assert.deepEqual(chained.entry.map((e: any) => e.resource.id), [cov.id]);
+    const patients = (await (await a.fetch(`/fhir/Patient?upid=${upid}`)).json()) as any;
+    assert.deepEqual(patients.entry.map((e: any) => e.resource.id), [p.id]);
+    // The Patient id is not a UPID (notes §5): an empty bundle, not an error.
+    const wrong = await a.fetch(`/fhir/Observation?upid=${p.id}`);
+    assert.equal(wrong.status, 200);
+    assert.equal(((await wrong.json()) as any).entry?.length ?? 0, 0);
+  });
+
   test('updating a Patient keeps its UPID; a transaction stamps resources of a Patient created in the same bundle', async () => {
     const p = await create(a, patient('Bernard', 'Lowe', '1948-03-03'));
     const put = await a.fetch(`/fhir/Patient/${p.id}`, { method: 'PUT', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ ...p, telecom: [{ system: 'phone', value: '215-555-0199' }] }) });
