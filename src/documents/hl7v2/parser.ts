@@ -54,32 +54,12 @@ export class Hl7Field {
    * most fields are read for a few components once.
    */
   private component(k: number): string | undefined {
-    if (this.comps !== undefined) return this.comps[k - 1];
-    const raw = this.raw;
-    const sep = this.enc.component;
-    let start = 0;
-    for (let i = 1; i < k; i++) {
-      const j = raw.indexOf(sep, start);
-      if (j === -1) return undefined;
-      start = j + 1;
-    }
-    const end = raw.indexOf(sep, start);
-    return end === -1 ? (start === 0 ? raw : raw.slice(start)) : raw.slice(start, end);
+    return this.comps !== undefined ? this.comps[k - 1] : componentAt(this.raw, this.enc.component, k);
   }
 
   /** Unescaped component (1-based) or subcomponent (1-based); undefined when empty or `""` (HL7 null). */
   get(component = 1, subcomponent?: number): string | undefined {
-    const c = this.component(component);
-    if (c === undefined || c === '') return undefined;
-    let v = c;
-    if (subcomponent !== undefined) {
-      v = c.indexOf(this.enc.subcomponent) === -1 ? (subcomponent === 1 ? c : '') : (c.split(this.enc.subcomponent)[subcomponent - 1] ?? '');
-    } else if (c.indexOf(this.enc.subcomponent) !== -1) {
-      // Reading a whole component that has subcomponents: its first subcomponent is the value.
-      v = c.split(this.enc.subcomponent)[0] ?? '';
-    }
-    if (v === '' || v === '""') return undefined;
-    return unescapeHl7(v, this.enc);
+    return valueOf(this.component(component), this.enc, subcomponent);
   }
 
   /** Subcomponents of a component, unescaped (empty strings kept so positions hold). */
@@ -105,6 +85,36 @@ export class Hl7Field {
 }
 
 const NO_FIELDS: Hl7Field[] = [];
+
+/** Component k (1-based) of a raw repetition, as `raw.split(component)[k - 1]`, by scanning. */
+function componentAt(raw: string, sep: string, k: number): string | undefined {
+  let start = 0;
+  for (let i = 1; i < k; i++) {
+    const j = raw.indexOf(sep, start);
+    if (j === -1) return undefined;
+    start = j + 1;
+  }
+  const end = raw.indexOf(sep, start);
+  return end === -1 ? (start === 0 ? raw : raw.slice(start)) : raw.slice(start, end);
+}
+
+/** The unescaped value of a raw component (or of one of its subcomponents); undefined when empty or `""`. */
+function valueOf(c: string | undefined, enc: Hl7Encoding, subcomponent: number | undefined): string | undefined {
+  if (c === undefined || c === '') return undefined;
+  let v = c;
+  if (subcomponent !== undefined) {
+    v = c.indexOf(enc.subcomponent) === -1 ? (subcomponent === 1 ? c : '') : (c.split(enc.subcomponent)[subcomponent - 1] ?? '');
+  } else if (c.indexOf(enc.subcomponent) !== -1) {
+    // Reading a whole component that has subcomponents: its first subcomponent is the value.
+    v = c.split(enc.subcomponent)[0] ?? '';
+  }
+  if (v === '' || v === '""') return undefined;
+  return unescapeHl7(v, enc);
+}
+
+function readComponent(raw: string, enc: Hl7Encoding, component: number, subcomponent: number | undefined): string | undefined {
+  return valueOf(componentAt(raw, enc.component, component), enc, subcomponent);
+}
 
 export class Hl7Segment {
   /** fields[0] is the segment id; fields[n] is field n (for MSH, fields[1] is the field separator). */
@@ -141,7 +151,16 @@ export class Hl7Segment {
 
   /** Unescaped value at field n, component c, subcomponent s of repetition rep (all 1-based except rep). */
   get(n: number, component = 1, subcomponent?: number, rep = 0): string | undefined {
-    const f = this.reps(n)[rep];
+    const cached = this.repCache?.[n];
+    if (cached === undefined && rep === 0 && (n > 2 || this.name !== 'MSH')) {
+      // Fast path (most reads): the first repetition read straight from the raw field, no Hl7Field made.
+      const r = this.fields[n];
+      if (r === undefined || r === '') return undefined;
+      const enc = this.enc;
+      const stop = r.indexOf(enc.repetition);
+      return readComponent(stop === -1 ? r : r.slice(0, stop), enc, component, subcomponent);
+    }
+    const f = (cached ?? this.reps(n))[rep];
     return f === undefined ? undefined : f.get(component, subcomponent);
   }
 }
