@@ -9,6 +9,7 @@ import { createLogger } from '../../src/platform/logger.ts';
 import { loadFeedsConfig } from '../../src/feeds/config.ts';
 import { createFeeds } from '../../src/feeds/service.ts';
 import { systemContext } from '../../src/history/runner.ts';
+import type { FhirResource } from '../../src/fhir/store/index.ts';
 import { generateDemographics, prng } from '../../src/networks/sim/people.ts';
 import { enroll, patientResource, type Person } from '../../test/feeds/helpers.ts';
 
@@ -27,7 +28,7 @@ async function main() {
   for (let i = 0; i < PATIENTS; i++) {
     const d = generateDemographics(rnd) as Person;
     const p = { ...d, family: `${d.family}${String.fromCharCode(65 + (i % 26))}${String.fromCharCode(65 + Math.floor(i / 26) % 26)}`, enrolled: i % 2 === 0 };
-    const [out] = await db.transaction((tx) => domain.store.writeBatch(tx, ctx, [{ action: 'create', type: 'Patient', resource: patientResource(p) }], { platform: true, tx }));
+    const [out] = await db.transaction((tx) => domain.store.writeBatch(tx, ctx, [{ action: 'create', type: 'Patient', resource: patientResource(p) as FhirResource }], { platform: true, tx }));
     if (p.enrolled) await enroll(db, builder.id, out!.id, ['bamboo', 'collective']);
     people.push(p);
   }
