@@ -138,6 +138,21 @@ describe('feed processing', () => {
     assert.equal(visit(all, 'V-77').meta.versionId, version);
   });
 
+  test('cancel admit (A11) cancels the visit; patient updates without a visit (A31) keep only the raw message', async () => {
+    await post('/feeds/hl7v2', adt({ controlId: 'C-A01', event: 'A01', person: ALICE, visit: 'V-88', time: '20261123080000+0000' }), SECRETS.bamboo);
+    await post('/feeds/hl7v2', adt({ controlId: 'C-A11', event: 'A11', person: ALICE, visit: 'V-88', time: '20261123090000+0000' }), SECRETS.bamboo);
+    const a31 = adt({ controlId: 'C-A31', event: 'A31', person: ALICE, time: '20261123100000+0000' }).split('\r').filter((l) => !l.startsWith('PV1')).join('\r');
+    assert.equal(msa(await (await post('/feeds/hl7v2', a31, SECRETS.bamboo)).text()).code, 'AA');
+    const encountersBefore = (await search(builder, `Encounter?patient=Patient/${alice}`)).entry.length;
+    await feeds.drain();
+    const all = await search(builder, `Encounter?patient=Patient/${alice}`);
+    assert.equal(visit(all, 'V-88').status, 'cancelled');
+    assert.equal(all.entry.length, encountersBefore + 1);
+    const row = await inbox('C-A31');
+    assert.equal(row!.status, 'done', JSON.stringify(row));
+    assert.equal((await search(builder, 'Patient')).entry.length, 2, 'no Patient written from a feed');
+  });
+
   test('messages for people not enrolled (or not for this network, or pending) are acknowledged, dropped and counted', async () => {
     const stranger: Person = { ...BOB, family: 'Nobody', given: 'Known', birthDate: '1950-01-01', line: '1 Nowhere Rd', phone: '3125550100' };
     for (const [id, p] of [['D-BOB', BOB], ['D-STRANGER', stranger], ['D-CAROL', CAROL]] as const) {
