@@ -32,7 +32,7 @@ async function main() {
     if (p.enrolled) await enroll(db, builder.id, out!.id, ['bamboo', 'collective']);
     people.push(p);
   }
-  const cfg = { ...loadFeedsConfig({}), concurrency: Number(process.env.BENCH_PROCESS_CONCURRENCY ?? 4), claimBatch: 20 };
+  const cfg = { ...loadFeedsConfig({ TESSERA_FEEDS_INSERT_PARALLEL: process.env.TESSERA_FEEDS_INSERT_PARALLEL }), concurrency: Number(process.env.BENCH_PROCESS_CONCURRENCY ?? 4), claimBatch: 20 };
   const feeds = createFeeds(services, domain, cfg);
   const mllp = await feeds.startMllp(0, '127.0.0.1');
   process.send!({ ready: true, port: mllp.port, people });

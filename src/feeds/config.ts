@@ -38,8 +38,9 @@ export interface FeedsConfig {
   idleTimeoutMs: number;
   /** most open MLLP connections */
   maxConnections: number;
-  /** inbox rows per INSERT (group commit) */
+  /** inbox rows per INSERT (group commit), and INSERTs in flight at once */
   insertBatch: number;
+  insertParallel: number;
   /** processing: rows claimed per round, lease, poll interval, attempts before 'failed' */
   claimBatch: number;
   leaseMs: number;
@@ -94,6 +95,7 @@ export function loadFeedsConfig(env: NodeJS.ProcessEnv = process.env): FeedsConf
     idleTimeoutMs: n('TESSERA_MLLP_IDLE_TIMEOUT_MS', 5 * 60_000, 1),
     maxConnections: n('TESSERA_MLLP_MAX_CONNECTIONS', 1000, 1),
     insertBatch: n('TESSERA_FEEDS_INSERT_BATCH', 200, 1),
+    insertParallel: n('TESSERA_FEEDS_INSERT_PARALLEL', 4, 1),
     claimBatch: n('TESSERA_FEEDS_CLAIM_BATCH', 20, 1),
     leaseMs: n('TESSERA_FEEDS_LEASE_MS', 5 * 60_000, 1),
     pollMs: n('TESSERA_FEEDS_POLL_MS', 500, 1),

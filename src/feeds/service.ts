@@ -41,7 +41,7 @@ export function feedsFor(services: Services, domain: Domain, cfg?: FeedsConfig):
 
 export function createFeeds(services: Services, domain: Domain, cfg: FeedsConfig): Feeds {
   const { db, clock, logger } = services;
-  const inbox = new InboxWriter(db, clock, cfg.insertBatch);
+  const inbox = new InboxWriter(db, clock, cfg.insertBatch, cfg.insertParallel);
   const ingest = new FeedIngest(cfg, inbox, clock, logger);
   const processor = new FeedProcessor(db, clock, domain.store, domain.upi, logger);
   let running = false;
