@@ -108,10 +108,10 @@ results.resourcesInDatabase = total;
 
 // sample query inputs from the data
 const pats = (await db.query<{ id: string; family: string; birth: string }>(
-  `SELECT id, content->'name'->0->>'family' AS family, content->>'birthDate' AS birth FROM resources WHERE type = 'Patient' AND NOT deleted ORDER BY random() LIMIT 200`)).rows;
+  `SELECT id, content->'name'->0->>'family' AS family, content->>'birthDate' AS birth FROM resources WHERE type = 'Patient' AND NOT deleted AND builder_id = $1 ORDER BY random() LIMIT 200`, [builder.id])).rows;
 const obs = (await db.query<{ id: string; patient: string; code: string }>(
   `SELECT r.id, split_part(r.content->'subject'->>'reference', '/', 2) AS patient, r.content->'code'->'coding'->0->>'code' AS code
-     FROM resources r WHERE r.type = 'Observation' AND NOT r.deleted ORDER BY random() LIMIT 200`)).rows;
+     FROM resources r WHERE r.type = 'Observation' AND NOT r.deleted AND r.builder_id = $1 ORDER BY random() LIMIT 200`, [builder.id])).rows;
 
 async function measure(name: string, paths: string[]) {
   const times: number[] = [];

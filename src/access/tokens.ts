@@ -1,4 +1,4 @@
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { SignJWT, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
 import type { KeyRing } from './keys.ts';
 import type { Clock } from '../platform/clock.ts';
 
@@ -81,15 +81,37 @@ export interface VerifiedToken {
   clientId?: string;
 }
 
+// Signature checks of tokens already verified once (an ES256 verify was the largest CPU cost of a FHIR read):
+// token text → its claims, per key ring. A hit re-checks everything time- or settings-dependent (exp, nbf,
+// issuer, audience) against the injected clock; revocation and client state are checked by the caller, as before.
+const VERIFIED_CACHE_MAX = 10_000;
+const verifiedCache = new Map<string, { keys: KeyRing; payload: JWTPayload }>();
+
+function cachedClaims(keys: KeyRing, clock: Clock, settings: TokenSettings, token: string): JWTPayload | null {
+  const hit = verifiedCache.get(token);
+  if (!hit || hit.keys !== keys) return null;
+  const p = hit.payload;
+  const now = Math.floor(clock.nowMs() / 1000);
+  const aud = Array.isArray(p.aud) ? p.aud : [p.aud];
+  if (typeof p.exp !== 'number' || p.exp <= now || (typeof p.nbf === 'number' && p.nbf > now)) return null;
+  if (p.iss !== settings.issuer || !aud.some((a) => typeof a === 'string' && settings.audiences.includes(a))) return null;
+  return p;
+}
+
 /** Verifies signature, issuer, audience and expiry against the injected clock; returns null when invalid. */
 export async function verifyAccessToken(keys: KeyRing, clock: Clock, settings: TokenSettings, token: string): Promise<VerifiedToken | null> {
   try {
-    const { payload } = await jwtVerify(token, keys.publicKey, {
-      issuer: settings.issuer,
-      audience: settings.audiences,
-      algorithms: ['ES256'],
-      currentDate: clock.now(),
-    });
+    let payload = cachedClaims(keys, clock, settings, token);
+    if (!payload) {
+      ({ payload } = await jwtVerify(token, keys.publicKey, {
+        issuer: settings.issuer,
+        audience: settings.audiences,
+        algorithms: ['ES256'],
+        currentDate: clock.now(),
+      }));
+      if (verifiedCache.size >= VERIFIED_CACHE_MAX) verifiedCache.delete(verifiedCache.keys().next().value!);
+      verifiedCache.set(token, { keys, payload });
+    }
     const clientId = payload[CLAIM.appClientId];
     const userId = payload[CLAIM.userId];
     const builderId = payload[CLAIM.builderId];
