@@ -13,8 +13,7 @@ export interface EmitOptions {
    * Validate the resources (default true): every resource goes through the store's R4 validator, except
    * those a builder marks valid by construction (fixed shape, every value from a sanitiser: HL7 v2
    * Location, Practitioner, Organization, Account, Linkage, EpisodeOfCare), which only get a cheap size
-   * check. 'all' runs the validator
-   * on those too; false validates nothing.
+   * check. 'all' runs the validator on those too; false validates nothing.
    */
   validate?: boolean | 'all';
 }
