@@ -308,19 +308,25 @@ export function conflictBetween(a: NormalizedPerson, b: NormalizedPerson, levels
   return result;
 }
 
-function fieldWeight(cm: CompiledModel, fieldIndex: number, level: number, a: NormalizedPerson, tf: TermFrequencySource | undefined): number {
+function fieldWeight(cm: CompiledModel, fieldIndex: number, level: number, a: NormalizedPerson, b: NormalizedPerson, tf: TermFrequencySource | undefined): number {
   const field = COMPARISON_FIELDS[fieldIndex]!;
   let w = cm.weights[field][level]!;
   if (tf && cm.model.termFrequency.enabled) {
     const tfLevel = TF_LEVELS[field];
-    if (tfLevel !== undefined && COMPARISON_LEVELS[field][level] === tfLevel) {
-      const tfField = field === 'locality' ? 'city' : (field as 'given' | 'family');
-      const freq = tf.frequency(tfField, a[tfField]);
-      if (freq > 0) {
-        // log2(m / u_tf) instead of log2(m / u): rare values weigh more, common ones less.
-        const adj = Math.log2(cm.tfU[field]! / freq);
-        const cap = cm.model.termFrequency.maxAdjustmentBits;
-        w += Math.max(-cap, Math.min(cap, adj));
+    if (tfLevel !== undefined) {
+      const levels = COMPARISON_LEVELS[field] as readonly string[];
+      const tfIndex = levels.indexOf(tfLevel);
+      if (level === tfIndex || (level > tfIndex && w > 0)) {
+        const tfField = field === 'locality' ? 'city' : (field as 'given' | 'family');
+        // The more common of the two values: for a typo ("Lonon" / "London") that is the real name.
+        const freq = Math.max(tf.frequency(tfField, a[tfField]), level === tfIndex ? 0 : tf.frequency(tfField, b[tfField]));
+        if (freq > 0) {
+          // log2(m / u_tf) instead of log2(m / u): rare values weigh more, common ones less.
+          const cap = cm.model.termFrequency.maxAdjustmentBits;
+          const exact = cm.weights[field][tfIndex]! + Math.max(-cap, Math.min(cap, Math.log2(cm.tfU[field]! / freq)));
+          // A fuzzier level never says more than exact agreement on the same (common) value would.
+          w = level === tfIndex ? exact : Math.min(w, exact);
+        }
       }
     }
   }
@@ -336,7 +342,7 @@ export function scorePair(cm: CompiledModel, a: NormalizedPerson, b: NormalizedP
   let score = 0;
   for (let i = 0; i < FIELD_COUNT; i++) {
     const level = scratch[i]!;
-    if (level !== MISSING) score += fieldWeight(cm, i, level, a, tf);
+    if (level !== MISSING) score += fieldWeight(cm, i, level, a, b, tf);
   }
   return { score, cannotLink: conflictBetween(a, b, scratch, cm.model.hardRules) !== Conflict.None };
 }
@@ -361,7 +367,7 @@ export function compare(cm: CompiledModel, a: NormalizedPerson, b: NormalizedPer
       fieldComparisons.push({ field, level: 'missing', weight: 0 });
       continue;
     }
-    const weight = fieldWeight(cm, i, level, a, tf);
+    const weight = fieldWeight(cm, i, level, a, b, tf);
     score += weight;
     fieldComparisons.push({ field, level: COMPARISON_LEVELS[field][level]!, weight });
   }
