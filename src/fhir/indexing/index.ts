@@ -30,6 +30,12 @@ export const EXACT_STRING_PARAMS: ReadonlySet<string> = new Set(['upid']);
 
 const INDEXED_TYPES = new Set(['token', 'string', 'date', 'reference', 'number', 'quantity', 'uri']);
 
+/**
+ * Parameters searched through columns of `resources` (id, last_updated), never through index rows: not
+ * extracted (they were one token and one date row per resource, ~14 % of all index rows, that no query read).
+ */
+export const COLUMN_PARAMS: ReadonlySet<string> = new Set(['_id', '_lastUpdated']);
+
 interface CompiledParam {
   def: SearchParamDef;
   evaluate: Evaluator;
@@ -113,6 +119,7 @@ export function extractIndexEntries(resource: unknown): IndexEntry[] {
   const out: IndexEntry[] = [];
   const root: FhirNode[] = [{ v: resource, t: rt }];
   for (const p of compiledParams(rt)) {
+    if (COLUMN_PARAMS.has(p.def.code)) continue;
     const nodes = p.evaluate(root);
     if (nodes.length === 0) continue;
     const before = out.length;

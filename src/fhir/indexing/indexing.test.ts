@@ -105,7 +105,7 @@ describe('extractIndexEntries', () => {
     ]);
     assert.deepEqual(entries(obs, 'identifier'), [{ kind: 'token', param: 'identifier', system: 'urn:s', code: 'v1' }]);
     assert.deepEqual(entries(obs, 'status'), [{ kind: 'token', param: 'status', system: null, code: 'final' }]);
-    assert.deepEqual(entries(obs, '_id'), [{ kind: 'token', param: '_id', system: null, code: 'o1' }]);
+    assert.deepEqual(entries(obs, '_id'), []); // searched through resources.id
     assert.deepEqual(entries(obs, '_tag'), [{ kind: 'token', param: '_tag', system: 'http://t', code: 'c' }]);
     assert.deepEqual(entries(obs, '_security'), [{ kind: 'token', param: '_security', system: 'http://s', code: 'R' }]);
     const pat = { resourceType: 'Patient', active: true, telecom: [{ system: 'phone', value: '555' }, { system: 'email', value: 'a@b.c' }] };
@@ -158,7 +158,9 @@ describe('extractIndexEntries', () => {
 
   test('date: date precision, dateTime, instant, Period, Timing', () => {
     assert.deepEqual(entries({ resourceType: 'Patient', birthDate: '1990-05' }, 'birthdate'), [{ kind: 'date', param: 'birthdate', start: '1990-05-01T00:00:00.000Z', end: '1990-05-31T23:59:59.999Z' }]);
-    assert.deepEqual(entries({ resourceType: 'Patient', meta: { lastUpdated: '2020-01-01T00:00:00.5+00:00' } }, '_lastUpdated'), [{ kind: 'date', param: '_lastUpdated', start: '2020-01-01T00:00:00.500Z', end: '2020-01-01T00:00:00.599Z' }]);
+    // searched through resources.last_updated
+    assert.deepEqual(entries({ resourceType: 'Patient', meta: { lastUpdated: '2020-01-01T00:00:00.5+00:00' } }, '_lastUpdated'), []);
+    assert.deepEqual(parseDateRange('2020-01-01T00:00:00.5+00:00'), { start: '2020-01-01T00:00:00.500Z', end: '2020-01-01T00:00:00.599Z' });
     assert.deepEqual(entries({ resourceType: 'Encounter', status: 'finished', class: { code: 'x' }, period: { start: '2020-01-01T10:00:00Z' } }, 'date'), [{ kind: 'date', param: 'date', start: '2020-01-01T10:00:00.000Z', end: '9999-12-31T23:59:59.999Z' }]);
     assert.deepEqual(entries({ resourceType: 'Encounter', status: 'finished', class: { code: 'x' }, period: { start: '2020-01-01', end: '2020-01-03' } }, 'date'), [{ kind: 'date', param: 'date', start: '2020-01-01T00:00:00.000Z', end: '2020-01-03T23:59:59.999Z' }]);
     assert.deepEqual(entries({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, effectiveDateTime: '2020-03-04T05:06:07-02:00' }, 'date'), [{ kind: 'date', param: 'date', start: '2020-03-04T07:06:07.000Z', end: '2020-03-04T07:06:07.999Z' }]);
