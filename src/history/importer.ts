@@ -76,16 +76,15 @@ export interface ImportHooks {
   validated?: boolean;
 }
 
-export async function importDocument(
-  db: Database,
-  store: FhirStore,
-  ctx: AccessContext,
-  patientId: string,
-  doc: SourceDocument,
-  result: ConversionResult,
-  idNamespace: string,
-  hooks: ImportHooks = {},
-): Promise<ImportCounts> {
+interface PreparedDocument {
+  /** tagged resources to write, in order: converted, Binary, DocumentReference, Provenance */
+  resources: FhirResource[];
+  /** the ones already validated (the store skips them) */
+  validated: Set<FhirResource>;
+  skippedInvalid: number;
+}
+
+function prepareDocument(patientId: string, doc: SourceDocument, result: ConversionResult, idNamespace: string, hooks: ImportHooks): PreparedDocument {
   // The result is ours to change (no copy: re-pointing in place is a good part of the import's cost otherwise).
   const resources = result.bundle.entry.map((e) => e.resource);
   // The document's own Patient is the builder's patient: drop it and re-point references to it.
@@ -131,13 +130,62 @@ export async function importDocument(
   const all = [...kept, binary, docRef, provenance].map((r) => withSourceTag(r, doc.source));
   // Validated above (or by the converter), and the Binary is base64 of a Buffer: the store need not check these
   // again (it is the costliest step per resource). The DocumentReference and Provenance are checked by the store.
-  const prevalidated = new Set<FhirResource>([...all.slice(0, kept.length), all[kept.length]!]);
-  const opsOf = (rs: FhirResource[]): WriteOp[] => rs.map((r) => ({ action: 'update', type: r.resourceType, id: String(r.id), resource: r, validated: prevalidated.has(r) }));
+  return { resources: all, validated: new Set<FhirResource>(all.slice(0, kept.length + 1)), skippedInvalid };
+}
+
+/** Imports one converted document in one transaction. */
+export async function importDocument(
+  db: Database,
+  store: FhirStore,
+  ctx: AccessContext,
+  patientId: string,
+  doc: SourceDocument,
+  result: ConversionResult,
+  idNamespace: string,
+  hooks: ImportHooks = {},
+): Promise<ImportCounts> {
+  return importDocuments(db, store, ctx, patientId, [{ doc, result }], idNamespace, hooks);
+}
+
+/**
+ * Imports several converted documents of one source in ONE transaction (one writeBatch: a few multi-row
+ * statements for all of them, one commit): all or nothing, like a single document. A resource that several
+ * documents carry under the same deterministic id is written once, as the last document has it (what importing
+ * them one by one would leave); the earlier copies count as unchanged.
+ */
+export async function importDocuments(
+  db: Database,
+  store: FhirStore,
+  ctx: AccessContext,
+  patientId: string,
+  docs: { doc: SourceDocument; result: ConversionResult }[],
+  idNamespace: string,
+  hooks: ImportHooks = {},
+): Promise<ImportCounts> {
+  let skippedInvalid = 0;
+  let duplicates = 0;
+  const byKey = new Map<string, FhirResource>();
+  const validated = new Set<FhirResource>();
+  for (const { doc, result } of docs) {
+    const p = prepareDocument(patientId, doc, result, idNamespace, hooks);
+    skippedInvalid += p.skippedInvalid;
+    for (const r of p.resources) {
+      const key = `${r.resourceType}/${r.id}`;
+      if (byKey.has(key)) {
+        duplicates++;
+        byKey.delete(key); // re-inserted below: the batch keeps the order of last appearance
+      }
+      byKey.set(key, r);
+      if (p.validated.has(r)) validated.add(r);
+    }
+  }
+  const all = [...byKey.values()];
+  const opsOf = (rs: FhirResource[]): WriteOp[] => rs.map((r) => ({ action: 'update', type: r.resourceType, id: String(r.id), resource: r, validated: validated.has(r) }));
   const outcomes = await retryOnConflict(() => db.transaction(async (tx) => {
     for (const k of hooks.lockKeys ?? []) await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [k]);
     const rs = hooks.filter ? await hooks.filter(tx, all) : all;
     return store.writeBatch(tx, ctx, opsOf(rs), { platform: true, tx });
   }));
-  const unchanged = outcomes.filter((o) => o.outcome === 'unchanged').length;
-  return { written: outcomes.length - unchanged, unchanged, skippedInvalid };
+  const unchanged = outcomes.filter((o) => o.outcome === 'unchanged').length + duplicates;
+  return { written: outcomes.length + duplicates - unchanged, unchanged, skippedInvalid };
 }

@@ -19,7 +19,8 @@ import type { HandlerResult, Job } from '../queue/index.ts';
 import { loadJob, setProviderStatus } from './jobs.ts';
 import { patientDemographics } from './rules.ts';
 import type { UpiService } from '../upi/service.ts';
-import { importDocument, type ImportCounts } from './importer.ts';
+import { importDocument, importDocuments, type ImportCounts, type SourceDocument } from './importer.ts';
+import type { ConversionResult } from '../documents/types.ts';
 import type { ProviderTask } from './service.ts';
 
 export interface Connectors {
@@ -174,6 +175,22 @@ export class HistoryRunner {
           const docs = await ehr.listDocuments(person);
           counts.documentsListed = docs.length;
           let unreachable = 0;
+          // Converted documents are written together (one transaction and a few multi-row statements for the
+          // lot, instead of per document), up to ~4 MB of source text at a time. If the store refuses the batch,
+          // the documents are written one by one so that only the one at fault fails.
+          const pending: { id: string; doc: SourceDocument; result: ConversionResult }[] = [];
+          let pendingBytes = 0;
+          const flush = async () => {
+            const batch = pending.splice(0);
+            pendingBytes = 0;
+            if (batch.length === 0) return;
+            try {
+              record(await importDocuments(this.db, this.store, ctx, job.patient_id, batch, ns, { validated: true }));
+            } catch (err) {
+              if (!(err instanceof HttpError && err.status < 500)) throw err;
+              for (const b of batch) await importOrFail(b.id, () => importDocument(this.db, this.store, ctx, job.patient_id, b.doc, b.result, ns, { validated: true }));
+            }
+          };
           for (const d of docs) {
             // One document that cannot be retrieved makes the provider `error`, but the others are still imported
             // (spec/002: "we will report an error status even if other documents were processed successfully").
@@ -205,8 +222,11 @@ export class HistoryRunner {
               continue;
             }
             // C-CDA output is validated by the converter (documents/types.ts: only resources that passed validation).
-            await importOrFail(d.id, () => importDocument(this.db, this.store, ctx, job.patient_id, { source: service, documentId: `${service}:${d.id}`, contentType: got.contentType, content: got.content, typeCode: d.typeCode, typeDisplay: d.typeDisplay, date: d.date }, result, ns, { validated: true }));
+            pending.push({ id: d.id, doc: { source: service, documentId: `${service}:${d.id}`, contentType: got.contentType, content: got.content, typeCode: d.typeCode, typeDisplay: d.typeDisplay, date: d.date }, result });
+            pendingBytes += got.content.length;
+            if (pendingBytes >= 4_000_000) await flush();
           }
+          await flush();
         }
       } else {
         errors.push(`no connector configured for ${service}`);
