@@ -68,7 +68,14 @@ describe('patient-history runner (scripted connectors)', { skip: existsSync(DEFA
     assert.equal(job.attributes.status, 'in_progress', 'the umbrella job is finished only when every provider is');
     await r.run(jobId, 'carequality');
     job = await jobOf(jobId);
-    assert.equal(job.attributes.providers.find((p: any) => p.service === 'carequality').status, 'done');
+    const cq = job.attributes.providers.find((p: any) => p.service === 'carequality');
+    assert.equal(cq.status, 'done');
+    // three documents with the same clinical content in one batch: each shared resource written once
+    assert.equal(cq.counts.documentsRetrieved, 3);
+    assert.ok(cq.counts.resourcesUnchanged > 0, JSON.stringify(cq.counts));
+    const ids = (await tp.db.query<{ n: number; d: number }>("SELECT count(*)::int AS n, count(DISTINCT (type, id))::int AS d FROM resources WHERE source = 'carequality'")).rows[0]!;
+    assert.equal(ids.n, ids.d);
+    assert.equal(cq.counts.resourcesWritten, ids.n, 'what was written is what is stored');
     assert.equal(job.attributes.status, 'error', 'one provider error makes the job error');
   });
 
