@@ -77,6 +77,12 @@ describe('patient-history runner (scripted connectors)', { skip: existsSync(DEFA
     assert.equal(ids.n, ids.d);
     assert.equal(cq.counts.resourcesWritten, ids.n, 'what was written is what is stored');
     assert.equal(job.attributes.status, 'error', 'one provider error makes the job error');
+    // done_with_errors (a status string ctw knows) is never produced; filtering on it is not an error
+    const dwe = await b.fetch('/patient-history/jobs?filter[status]=done_with_errors');
+    assert.equal(dwe.status, 200);
+    assert.deepEqual(((await dwe.json()) as any).data, []);
+    const all = ((await (await b.fetch('/patient-history/jobs?page[size]=100')).json()) as any).data;
+    assert.ok(all.every((j: any) => ['initialize', 'in_progress', 'done', 'error'].includes(j.attributes.status)));
   });
 
   test('a network that stops answering mid-list: retrieval stops after two unreachable documents', async () => {
