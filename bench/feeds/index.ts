@@ -18,7 +18,7 @@ const arg = (name: string, fallback: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const MESSAGES = arg('messages', 20_000);
-const CONNECTIONS = arg('connections', 16);
+const CONNECTIONS = arg('connections', 32);
 const PROCESS_SECONDS = arg('process-seconds', 60);
 const url = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 
