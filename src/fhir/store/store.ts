@@ -15,7 +15,7 @@ import { extractIndexEntries } from '../indexing/index.ts';
 import { SEMANTIC_ISSUE_CODES, validateResource } from '../validation/index.ts';
 import { executeSearch, matchIds, type SearchResult } from '../search/execute.ts';
 import { parseSearch, searchParamsOf, type ParsedSearch } from '../search/parse.ts';
-import { SqlParams } from '../search/sql.ts';
+import { INDEX_TABLE, SqlParams } from '../search/sql.ts';
 import { assertClientMayWrite, createdAtOf, FHIR_ID, isRestricted, sourceOf, stampMeta, upidOf, type FhirResource } from './meta.ts';
 import { applyJsonPatch } from './patch.ts';
 import { writeRows, type PreparedRow } from './rows.ts';
@@ -99,6 +99,11 @@ interface PreviousRow {
   visible: boolean;
 }
 
+// PGlite statistics upkeep (see FhirStore.#noteWrites)
+const ANALYZE_MIN_ROWS = 500;
+const ANALYZE_SCALE = 0.1;
+const ANALYZE_DELAY_MS = 2000;
+
 /** Deep equality ignoring key order and the version-specific meta fields (versionId, lastUpdated). */
 export function sameContent(a: FhirResource, b: FhirResource): boolean {
   const strip = (r: FhirResource) => {
@@ -144,6 +149,10 @@ export class FhirStore {
   readonly #clock: Clock;
   readonly #config: StoreServices['config'];
   readonly #interceptors: WriteInterceptor[] = [];
+  /** PGlite statistics upkeep (it has no autovacuum): rows written since the last ANALYZE, and the table size then */
+  #sinceAnalyze = 0;
+  #rowsAtAnalyze = 0;
+  #analyzeTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(services: StoreServices) {
     this.#db = services.db;
@@ -297,6 +306,7 @@ export class FhirStore {
       if (result.row) prepared.push(result.row);
     }
     await writeRows(tx, prepared);
+    this.#noteWrites(prepared.length);
     if (prepared.some((r) => r.type === 'Patient')) forgetSharing(ctx);
     return outcomes;
   }
@@ -380,6 +390,31 @@ export class FhirStore {
         event: { action: creating ? 'create' : 'update', resourceType: type, id, versionId: String(versionId), builderId, upid, lastUpdated: lastUpdated.toISOString() },
       },
     };
+  }
+
+  /**
+   * PGlite has no autovacuum, so without this its planner would never have statistics. Like autovacuum's analyze
+   * threshold (50 rows + 10 % of the table): once enough rows changed, ANALYZE the FHIR tables shortly after the
+   * writes (debounced, outside the write transaction). PostgreSQL's autovacuum does this on its own.
+   */
+  #noteWrites(rows: number): void {
+    if (this.#db.kind !== 'pglite' || rows === 0) return;
+    this.#sinceAnalyze += rows;
+    if (this.#sinceAnalyze < ANALYZE_MIN_ROWS + ANALYZE_SCALE * this.#rowsAtAnalyze || this.#analyzeTimer) return;
+    this.#analyzeTimer = setTimeout(() => void this.analyzeNow(), ANALYZE_DELAY_MS);
+    this.#analyzeTimer.unref?.();
+  }
+
+  /** Refreshes planner statistics of the FHIR tables (PGlite upkeep; also called by the benchmark after a load). */
+  async analyzeNow(): Promise<void> {
+    this.#analyzeTimer = null;
+    this.#sinceAnalyze = 0;
+    try {
+      await this.#db.exec(`ANALYZE resources, resource_versions, ${Object.values(INDEX_TABLE).join(', ')}`);
+      this.#rowsAtAnalyze = Number((await this.#db.query<{ n: number }>(`SELECT reltuples::float8 AS n FROM pg_class WHERE relname = 'resources'`)).rows[0]?.n ?? 0);
+    } catch {
+      // closed database (tests, shutdown): nothing to keep up to date
+    }
   }
 
   #checkIfMatch(op: WriteOp, current: number): void {
