@@ -50,6 +50,8 @@ export interface FeedsConfig {
   concurrency: number;
   /** false: this process only accepts messages (a dedicated listener); others process the inbox */
   processing: boolean;
+  /** processed inbox rows are deleted after this long (ms) */
+  retentionMs: number;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -102,6 +104,7 @@ export function loadFeedsConfig(env: NodeJS.ProcessEnv = process.env): FeedsConf
     maxAttempts: n('TESSERA_FEEDS_MAX_ATTEMPTS', 5, 1),
     concurrency: n('TESSERA_FEEDS_CONCURRENCY', 4, 1),
     processing: env.TESSERA_FEEDS_PROCESSING !== 'off',
+    retentionMs: n('TESSERA_FEEDS_RETENTION_DAYS', 30, 1) * 86_400_000,
   };
 }
 

@@ -41,7 +41,7 @@ export async function registerFeedRoutes(app: FastifyInstance, services: Service
       return reply.status(r.code === 'AA' ? 200 : r.code === 'AR' ? 400 : 503).type(HL7_CONTENT_TYPE).send(r.ack);
     });
 
-    scope.post('/feeds/pharmacy', async (request, reply) => {
+    scope.post('/feeds/pharmacy', { bodyLimit: feeds.cfg.maxMessageBytes }, async (request, reply) => {
       const sender = senderOf(request);
       if (sender.network !== 'surescripts') throw forbidden(`${sender.network} does not send pharmacy notifications`);
       const b = request.body as Partial<PharmacyNotification> | null;

@@ -122,6 +122,16 @@ export async function finishMessage(db: Queryable, id: number, now: Date, o: Out
   );
 }
 
+/**
+ * Deletes processed rows (done, dropped) older than `before`: their data lives in the FHIR store; a resend of such
+ * an old control id is then stored and processed again, which writes nothing new (deterministic ids). Failed rows
+ * stay for the operator.
+ */
+export async function purgeProcessed(db: Queryable, before: Date): Promise<number> {
+  const r = await db.query("DELETE FROM feed_inbox WHERE status IN ('done', 'dropped') AND processed_at < $1", [before]);
+  return r.rowCount;
+}
+
 export interface FeedStats {
   network: string;
   status: string;

@@ -3,7 +3,7 @@
 import type { Services } from '../server/services.ts';
 import type { Domain } from '../server/domain.ts';
 import { loadFeedsConfig, type FeedsConfig } from './config.ts';
-import { claimMessages, finishMessage, InboxWriter } from './inbox.ts';
+import { claimMessages, finishMessage, InboxWriter, purgeProcessed } from './inbox.ts';
 import { FeedIngest } from './ingest.ts';
 import { startMllpServer, type MllpServer } from './mllp.ts';
 import { FeedProcessor } from './processor.ts';
@@ -65,10 +65,16 @@ export function createFeeds(services: Services, domain: Domain, cfg: FeedsConfig
     return rows.length;
   };
 
+  let lastPurge = -Infinity;
   const loop = async () => {
     while (running) {
       let n = 0;
       try {
+        if (clock.nowMs() - lastPurge >= 3_600_000) {
+          lastPurge = clock.nowMs();
+          const purged = await purgeProcessed(db, new Date(clock.nowMs() - cfg.retentionMs));
+          if (purged) logger.info({ purged }, 'purged processed feed messages past retention');
+        }
         n = await round();
       } catch (err) {
         logger.error({ err }, 'feed inbox claim failed');

@@ -8,7 +8,7 @@ import type { Database } from '../../src/db/types.ts';
 import { FakeClock } from '../../src/platform/clock.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { loadFeedsConfig, type FeedsConfig } from '../../src/feeds/config.ts';
-import { InboxWriter, claimMessages } from '../../src/feeds/inbox.ts';
+import { InboxWriter, claimMessages, finishMessage, purgeProcessed } from '../../src/feeds/inbox.ts';
 import { FeedIngest } from '../../src/feeds/ingest.ts';
 import { MllpFramer, startMllpServer, frame, type MllpServer } from '../../src/feeds/mllp.ts';
 import { ALICE, BOB, MllpClient, adt, msa, oru } from './helpers.ts';
@@ -187,6 +187,19 @@ describe('MLLP listener with the inbox', () => {
     assert.equal(await c.waitClosed(5_000), true);
     assert.equal(quick.stats.idleClosed, 1);
     await quick.close();
+  });
+
+  test('processed rows are purged after the retention; failed and pending rows stay', async () => {
+    await ingest.acceptHl7(adt({ controlId: 'T10-DONE', event: 'A01', person: ALICE }), { transport: 'mllp' });
+    await ingest.acceptHl7(adt({ controlId: 'T10-FAILED', event: 'A01', person: ALICE }), { transport: 'mllp' });
+    const id = async (c: string) => (await db.query<{ id: number }>('SELECT id FROM feed_inbox WHERE control_id = $1', [c])).rows[0]!.id;
+    await finishMessage(db, await id('T10-DONE'), clock.now(), { status: 'done', result: {} });
+    await finishMessage(db, await id('T10-FAILED'), clock.now(), { status: 'failed', reason: 'x' });
+    assert.equal(await purgeProcessed(db, new Date(clock.nowMs() - 1000)), 0);
+    assert.ok((await purgeProcessed(db, new Date(clock.nowMs() + 1000))) >= 1);
+    assert.equal(await inboxCount('T10-DONE'), 0);
+    assert.equal(await inboxCount('T10-FAILED'), 1);
+    assert.ok(await inboxCount('T3-DUP') === 1, 'pending rows stay');
   });
 
   test('crash after the ACK: the stored message is still there for a worker to claim', async () => {
