@@ -9,7 +9,7 @@
 // FHIRPath invariants are otherwise not evaluated.
 // Each type's rules are compiled once into lookup tables (lazily, on first use).
 import { getTypeDef, isResourceType, type ElementDef } from '../definitions/index.ts';
-import { PRIMITIVE_CHECKS, idValid, type PrimitiveCheck } from './primitives.ts';
+import { MAX_STRING_LENGTH, PRIMITIVE_CHECKS, idValid, type PrimitiveCheck } from './primitives.ts';
 
 /**
  * FHIR OperationOutcome issue-type codes the validator reports. Callers choose the HTTP status by code:
@@ -38,6 +38,8 @@ interface ElementRule {
   type: string;
   /** Primitive check, or null for complex/backbone/Resource values */
   check: PrimitiveCheck | null;
+  /** string/markdown: the check is inlined (a non-empty JSON string of at most 1 MiB), the most common primitive */
+  isText: boolean;
   /** Required-binding codes for `code` values */
   codes: ReadonlySet<string> | null;
   /** Required binding of a CodeableConcept/Coding element (when enumerable) */
@@ -89,7 +91,7 @@ function compileType(name: string): CompiledType | null {
         ? { valueSet: rb.valueSet, codes: rb.codes, systems: rb.systems } : null;
       const targets = type === 'Reference' && el.targetTypes.length > 0 && !el.targetTypes.includes('Resource') ? new Set(el.targetTypes) : null;
       rules[key] = {
-        el, key, type, check, codes, conceptBinding, targets, isResource: type === 'Resource', isContained: el.path.endsWith('.contained'),
+        el, key, type, check, isText: type === 'string' || type === 'markdown', codes, conceptBinding, targets, isResource: type === 'Resource', isContained: el.path.endsWith('.contained'),
         extKey: '_' + key, dotKey: '.' + key, ct: undefined,
       };
       keys.push(key);
@@ -219,7 +221,7 @@ function checkObject(obj: Record<string, unknown>, ct: CompiledType, issues: Val
             if (!(Array.isArray(ext) && ext[i] != null)) errAt(issues, key, i, 'null is not allowed here');
             continue;
           }
-          if (check(item) !== null || (rule.codes !== null && !rule.codes.has(item as string))) primitiveIssue(item, rule, key, i, issues);
+          if (!primitiveValid(rule, item)) primitiveIssue(item, rule, key, i, issues);
         }
       } else {
         segs.push(rule.dotKey);
@@ -235,7 +237,7 @@ function checkObject(obj: Record<string, unknown>, ct: CompiledType, issues: Val
     } else {
       if (Array.isArray(value)) { errAt(issues, key, -1, `${el.path} must be a single value, not an array`); continue; }
       if (rule.check !== null) {
-        if (rule.check(value) !== null || (rule.codes !== null && !rule.codes.has(value as string))) primitiveIssue(value, rule, key, -1, issues);
+        if (!primitiveValid(rule, value)) primitiveIssue(value, rule, key, -1, issues);
       } else {
         segs.push(rule.dotKey);
         validateComplex(value, rule, issues);
@@ -261,10 +263,20 @@ function checkObject(obj: Record<string, unknown>, ct: CompiledType, issues: Val
   }
 }
 
+/** A primitive value passes its type's check and, for a bound `code`, is one of the codes (same answer as rule.check + codes). */
+function primitiveValid(rule: ElementRule, v: unknown): boolean {
+  if (rule.isText) return typeof v === 'string' && v.length > 0 && v.length <= MAX_STRING_LENGTH;
+  return rule.check!(v) === null && (rule.codes === null || rule.codes.has(v as string));
+}
+
 /** Records a choice variant; a second, different variant of the same element (`valueString` + `valueQuantity`) is an error. */
 function noteChoice(seen: ElementRule[] | null, rule: ElementRule, issues: ValidationIssue[]): ElementRule[] {
   const list = seen ?? [];
-  const other = list.find((r) => r.el === rule.el && r.key !== rule.key);
+  let other: ElementRule | undefined;
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i];
+    if (r.el === rule.el && r.key !== rule.key) { other = r; break; }
+  }
   if (other) err(issues, `.${rule.el.name}[x]`, `${rule.el.path}: only one type is allowed, found ${other.key} and ${rule.key}`, 'invariant');
   list.push(rule);
   return list;
@@ -310,10 +322,28 @@ function referenceType(reference: string): string | null {
   return reference.slice(start, slash);
 }
 
+// referenceType per reference string: the same references recur across resources (every resource of a
+// converted message points at the same Patient/Encounter), so a lookup replaces the scan and the slice.
+// Bounded: cleared when full; long strings are not kept. null = names no known resource type.
+const REFERENCE_TYPES = new Map<string, string | null>();
+
+/** The resource type a reference names when it is a known one (referenceType + isResourceType), remembered. */
+function knownReferenceType(reference: string): string | null {
+  const hit = REFERENCE_TYPES.get(reference);
+  if (hit !== undefined) return hit;
+  const t = referenceType(reference);
+  const type = t !== null && isResourceType(t) ? t : null;
+  if (reference.length <= 256) {
+    if (REFERENCE_TYPES.size >= 4096) REFERENCE_TYPES.clear();
+    REFERENCE_TYPES.set(reference, type);
+  }
+  return type;
+}
+
 /** Reference target type outside the element's targetProfile list. */
 function checkReferenceTarget(reference: string, rule: ElementRule, issues: ValidationIssue[]): void {
-  const type = referenceType(reference);
-  if (type === null || rule.targets!.has(type) || !isResourceType(type)) return;
+  const type = knownReferenceType(reference);
+  if (type === null || rule.targets!.has(type)) return;
   // A warning for now: converters still emit some (C-CDA CarePlan.activity.reference → Procedure); callers act on errors.
   if (issues.length < MAX_ISSUES) {
     issues.push({ severity: 'warning', code: 'invariant', path: `${currentPath()}.reference`, message: `Reference to a ${type} is not allowed here; allowed: ${[...rule.targets!].join(', ')} (${rule.el.path})` });

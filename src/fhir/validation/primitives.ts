@@ -18,14 +18,21 @@ const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 const XHTML_DIV_RE = /^\s*<div[\s>]/;
 
 /** R4: "strings SHALL NOT exceed 1MB in size" (counted in UTF-16 units here, close enough to reject abuse). */
-const MAX_STRING_LENGTH = 1024 * 1024;
+export const MAX_STRING_LENGTH = 1024 * 1024;
 
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function digits(s: string, at: number, n: number): number {
+  let v = 0;
+  for (let i = at; i < at + n; i++) v = v * 10 + (s.charCodeAt(i) - 48);
+  return v;
+}
 
 /** Day-of-month exists (the regexes accept 31 for every month). Expects a string already matching a date regex. */
 export function calendarDayValid(s: string): boolean {
   if (s.length < 10) return true;
-  const y = +s.slice(0, 4), m = +s.slice(5, 7), d = +s.slice(8, 10);
+  // Digits at these positions (the regexes guarantee it): read without slicing.
+  const y = digits(s, 0, 4), m = digits(s, 5, 2), d = digits(s, 8, 2);
   if (d <= 28) return true;
   if (m === 2 && d === 29) return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
   return d <= DAYS_IN_MONTH[m - 1];
