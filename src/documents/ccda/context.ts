@@ -77,8 +77,18 @@ export class IdHasher {
       st = Int32Array.of(h1, h2, h3, h4);
       this.prefixes.set(b, st);
     }
-    h1 = st[0]!; h2 = st[1]!; h3 = st[2]!; h4 = st[3]!;
-    for (let i = 0; i < c.length; i++) step(c.charCodeAt(i));
+    // step() inlined over local lanes: the module-level lanes are context slots, read and written per char.
+    let l1 = st[0]!, l2 = st[1]!, l3 = st[2]!, l4 = st[3]!;
+    for (let i = 0; i < c.length; i++) {
+      let k = Math.imul(c.charCodeAt(i), 0xcc9e2d51);
+      k = (k << 15) | (k >>> 17);
+      k = Math.imul(k, 0x1b873593);
+      l1 ^= k; l1 = (l1 << 13) | (l1 >>> 19); l1 = (Math.imul(l1, 5) + 0xe6546b64) | 0;
+      l2 ^= k; l2 = (l2 << 15) | (l2 >>> 17); l2 = (Math.imul(l2, 5) + 0x561ccd1b) | 0;
+      l3 ^= k; l3 = (l3 << 17) | (l3 >>> 15); l3 = (Math.imul(l3, 5) + 0x0bcaa747) | 0;
+      l4 ^= k; l4 = (l4 << 19) | (l4 >>> 13); l4 = (Math.imul(l4, 5) + 0x96cd1c35) | 0;
+    }
+    h1 = l1; h2 = l2; h3 = l3; h4 = l4;
     return formatId(this.a.length + b.length + c.length + 2);
   }
 }
