@@ -4,12 +4,13 @@
 //   POST /feeds/pharmacy   JSON pharmacy notification (processor.ts PharmacyNotification); 202, or 200 for a
 //                          re-sent messageId.
 //   GET  /feeds/stats      platform admin: inbox counts per network, status and drop reason; ingest counters.
+//   GET  /feeds/messages?filter[status]=failed, POST /feeds/messages/{id}/retry   platform admin (no content shown).
 // The two POST routes are public to the token layer (src/access/http.ts isPublic): the network secret of
 // TESSERA_FEED_SENDERS is their credential, not a platform token.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../server/services.ts';
 import type { Domain } from '../server/domain.ts';
-import { badRequest, forbidden, HttpError, unauthorized } from '../platform/errors.ts';
+import { badRequest, forbidden, HttpError, notFound, unauthorized } from '../platform/errors.ts';
 import { senderForSecret, type FeedSender } from './config.ts';
 import { inboxStats } from './inbox.ts';
 import { feedsFor } from './service.ts';
@@ -66,6 +67,33 @@ export async function registerFeedRoutes(app: FastifyInstance, services: Service
       }
       return reply.status(r === 'inserted' ? 202 : 200).send({ data: { type: 'feeds/messages', id: `${sender.network}:${body.messageId}`, attributes: { status: r === 'inserted' ? 'accepted' : 'duplicate' } } });
     });
+  });
+
+  // Operators: failed (or any) messages without their content, and a retry of a failed one.
+  app.get('/feeds/messages', async (request) => {
+    if (!request.access?.principal.isPlatformAdmin) throw forbidden('Only the platform admin may list feed messages');
+    const q = request.query as Record<string, string | undefined>;
+    const status = q['filter[status]'] ?? 'failed';
+    if (!['pending', 'done', 'dropped', 'failed'].includes(status)) throw badRequest('filter[status] must be pending, done, dropped or failed');
+    const limit = Math.min(Math.max(Number(q['page[count]'] ?? 50) || 50, 1), 500);
+    const rows = (await services.db.query<{ id: number; network: string; control_id: string; message_type: string; transport: string; received_at: Date; processed_at: Date | null; attempts: number; reason: string | null }>(
+      `SELECT id, network, control_id, message_type, transport, received_at, processed_at, attempts, reason FROM feed_inbox
+        WHERE status = $1 ORDER BY id DESC LIMIT ${limit}`, [status])).rows;
+    return { data: rows.map((r) => ({ type: 'feeds/messages', id: String(r.id), attributes: { network: r.network, controlId: r.control_id, messageType: r.message_type, transport: r.transport, status, receivedAt: r.received_at.toISOString(), processedAt: r.processed_at?.toISOString() ?? null, attempts: r.attempts, reason: r.reason } })) };
+  });
+
+  app.post('/feeds/messages/:id/retry', async (request) => {
+    if (!request.access?.principal.isPlatformAdmin) throw forbidden('Only the platform admin may retry feed messages');
+    const id = Number((request.params as { id: string }).id);
+    if (!Number.isSafeInteger(id)) throw notFound('Feed message not found');
+    const r = await services.db.query("UPDATE feed_inbox SET status = 'pending', attempts = 0, locked_until = NULL, processed_at = NULL WHERE id = $1 AND status = 'failed' RETURNING id", [id]);
+    if (r.rowCount === 0) {
+      const exists = (await services.db.query('SELECT 1 FROM feed_inbox WHERE id = $1', [id])).rows.length > 0;
+      if (!exists) throw notFound('Feed message not found');
+      throw new HttpError(409, 'conflict', 'Only failed messages can be retried');
+    }
+    feeds.wake();
+    return { data: { type: 'feeds/messages', id: String(id), attributes: { status: 'pending' } } };
   });
 
   app.get('/feeds/stats', async (request) => {

@@ -189,6 +189,27 @@ describe('feed processing', () => {
     assert.equal((await search(other, `DiagnosticReport?patient=Patient/${bob}`)).entry.length, 1);
   });
 
+  test('a message that cannot be converted ends failed, is listed for the operator and can be retried', async () => {
+    const bad = JSON.stringify({ messageId: 'RX-BAD', notifications: ['PMANewRx'], script: '<Message><Body>unterminated' });
+    assert.equal((await post('/feeds/pharmacy', bad, SECRETS.surescripts, 'application/json')).status, 202);
+    await feeds.drain();
+    const row = await inbox('RX-BAD');
+    assert.equal(row!.status, 'failed');
+    assert.match(row!.reason!, /NCPDP/);
+    const list = (await (await h.tp.fetchAs(h.tp.adminToken, '/feeds/messages?filter[status]=failed')).json()) as any;
+    const item = list.data.find((d: any) => d.attributes.controlId === 'RX-BAD');
+    assert.ok(item);
+    assert.equal(item.attributes.body, undefined);
+    assert.equal((await builder.fetch('/feeds/messages')).status, 403);
+    const retry = await h.tp.fetchAs(h.tp.adminToken, `/feeds/messages/${item.id}/retry`, { method: 'POST' });
+    assert.equal(retry.status, 200);
+    assert.equal((await inbox('RX-BAD'))!.status, 'pending');
+    assert.equal((await h.tp.fetchAs(h.tp.adminToken, `/feeds/messages/${item.id}/retry`, { method: 'POST' })).status, 409);
+    assert.equal((await h.tp.fetchAs(h.tp.adminToken, '/feeds/messages/999999999/retry', { method: 'POST' })).status, 404);
+    await feeds.drain();
+    assert.equal((await inbox('RX-BAD'))!.status, 'failed');
+  });
+
   test('pharmacy notification → MedicationRequest + MedicationDispense with the Surescripts notification extension', async () => {
     const fills = fillHistory(7, '2026-11-15', 1);
     const script = rxHistoryResponse({ messageId: 'SS-1', relatesTo: '', sentTime: '2026-11-15T10:00:00Z', patient: ALICE, fills });
