@@ -224,7 +224,8 @@ export class FeedSimulator {
       `EVN|${event}|${ts}`,
       pidSegment(p),
       pv1.join('|'),
-      `DG1|1||${code}^${text}^I10||${ts}|${event === 'A03' ? 'F' : 'A'}`,
+      // DG1-6 type (A admitting, F final/discharge), DG1-15 the sender's priority (→ Encounter.diagnosis.rank)
+      `DG1|1||${code}^${text}^I10||${ts}|${event === 'A03' ? 'F' : 'A'}${'|'.repeat(9)}1`,
     ];
     if (network === 'bamboo' && h % 3 === 0) segs.push(`ZHF|1|${FLAGS[h % FLAGS.length]}`);
     return { message: segs.join('\r'), controlId };
