@@ -102,9 +102,12 @@ export async function prepareSharing(db: Queryable, ctx: AccessContext): Promise
   sharingState.set(ctx, { shared: r.rows.length > 0, at: Date.now() });
 }
 
-/** true only when prepareSharing found that the request's builders share with another builder (audit uses it). */
-export function knownToShare(ctx: AccessContext): boolean {
-  return !ctx.firstParty && sharingState.get(ctx)?.shared === true;
+/** What prepareSharing found for this request: 'yes' / 'no' (recently), or 'unknown' (not asked: reads by id). */
+export function sharingKnown(ctx: AccessContext): 'yes' | 'no' | 'unknown' {
+  if (ctx.firstParty || ctx.ownDataOnly || ctx.readBuilderIds.length === 0) return 'no';
+  const cur = sharingState.get(ctx);
+  if (!cur) return 'unknown';
+  return cur.shared ? 'yes' : 'no';
 }
 
 /** Call after writing Patients in a request (its sharing may have started). */

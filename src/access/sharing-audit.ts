@@ -1,14 +1,15 @@
 // Audit of sharing: a FHIR read whose response shows another builder's data through a treatment relationship
 // (src/access/policy.ts rules 2 and 3) becomes one AuditEvent per such owner, owned by that owner and written
-// through the store by the platform (like the grant audit in audit.ts). Only requests whose builders are known to
-// share (a row in sharing_pairs) are examined, so a builder that shares nothing pays nothing. Cost: one JSON
-// parse of the response and one write transaction per foreign owner shown. TESSERA_SHARING_AUDIT=0 turns it off.
+// through the store by the platform (like the grant audit in audit.ts). Requests known not to share (searches ask
+// sharing_pairs first) are skipped; the rest get a text scan for another builder's owner tag, and only a hit is
+// parsed. Cost when data was shared: one JSON parse of the response and one write transaction per foreign owner
+// shown. TESSERA_SHARING_AUDIT=0 turns it off.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../platform/clock.ts';
 import type { FhirStore, FhirResource } from '../fhir/store/index.ts';
 import { OWNER_TAG_SYSTEM } from '../fhir/store/meta.ts';
 import type { AccessContext } from './context.ts';
-import { knownToShare } from './policy.ts';
+import { sharingKnown } from './policy.ts';
 import { PLATFORM_AUDIT_ROLE } from './roles.ts';
 import { auditEventFor } from './audit.ts';
 
@@ -39,6 +40,14 @@ export function foreignOwnersIn(payload: unknown, mine: readonly string[]): Map<
   return found;
 }
 
+const OWNER_CODE = /"code"\s*:\s*"builder\/([^"\\]+)"/g;
+
+/** Whether a JSON text names an owner (`builder/<id>` tag code) outside `mine` (a superset test: parse to be sure). */
+export function mentionsForeignOwner(text: string, mine: readonly string[]): boolean {
+  for (const m of text.matchAll(OWNER_CODE)) if (!mine.includes(m[1]!)) return true;
+  return false;
+}
+
 function platformContext(owner: string): AccessContext {
   return {
     principal: { kind: 'client', id: 'tessera-audit', builderId: owner, role: PLATFORM_AUDIT_ROLE, isPlatformAdmin: false },
@@ -50,10 +59,12 @@ export function sharingAuditHook(store: () => FhirStore, clock: Clock) {
   const enabled = process.env.TESSERA_SHARING_AUDIT !== '0';
   return async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const ctx = request.access;
-    if (!enabled || !ctx || request.method !== 'GET' || reply.statusCode >= 400 || !knownToShare(ctx)) return payload;
+    if (!enabled || !ctx || request.method !== 'GET' || reply.statusCode >= 400 || sharingKnown(ctx) === 'no') return payload;
     const path = request.url.split('?')[0]!;
     if (!path.startsWith('/fhir/') || path === '/fhir/metadata') return payload;
     if (typeof payload !== 'string' || payload.length === 0) return payload;
+    // reads by id do not ask whether the request shares: a text scan for another owner's tag decides cheaply
+    if (!mentionsForeignOwner(payload, ctx.readBuilderIds)) return payload;
     let body: unknown;
     try {
       body = JSON.parse(payload);
