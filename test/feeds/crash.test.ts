@@ -3,7 +3,7 @@
 // and turns it into the enrolled patient's Encounter.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, E2E_ADMIN, e2eDatabase, freePort, startPlatformProcess } from '../helpers/processes.ts';
+import { Client, E2E_ADMIN, e2eDatabase, freePort, startPlatformProcess, startSimulatorProcess } from '../helpers/processes.ts';
 import { ALICE, MllpClient, adt, msa, patientResource } from './helpers.ts';
 
 const PRACTITIONER = { npi: '1013085661', name: 'Testfirstname Testlastname', role: '309343006' };
@@ -45,7 +45,8 @@ describe('feeds: crash after ACK (separate processes)', () => {
     client.close();
     assert.equal(msa(ack!).code, 'AA');
 
-    platform = await startPlatformProcess(port, { ...db.env, TESSERA_FEEDS_POLL_MS: '50' });
+    const mllpPort2 = await freePort();
+    platform = await startPlatformProcess(port, { ...db.env, TESSERA_FEEDS_POLL_MS: '50', TESSERA_MLLP_PORT: String(mllpPort2), TESSERA_MLLP_HOST: '127.0.0.1' });
     me = await Client.login(platform.url, creds.id, creds.secret);
     let found: any[] = [];
     for (let i = 0; i < 200 && found.length === 0; i++) {
@@ -56,5 +57,23 @@ describe('feeds: crash after ACK (separate processes)', () => {
     assert.equal(found.length, 1, platform.output().slice(-2000));
     assert.equal(found[0].resource.status, 'in-progress');
     assert.ok(found[0].resource.meta.tag.some((t: any) => t.code === 'bamboohealth'));
+
+    // The simulator as its own process, pushing to this platform's MLLP port (CLI flags): a person nobody enrolled
+    // is acknowledged, then dropped and counted.
+    const sim = await startSimulatorProcess(['--people', '5', '--push-mllp', `127.0.0.1:${mllpPort2}`]);
+    try {
+      const pushed = (await (await fetch(`${sim.admin}/admin/push`, { method: 'POST', body: JSON.stringify({ network: 'collective', personId: 'p-000001', event: 'A04' }) })).json()) as any;
+      assert.deepEqual([pushed.transport, pushed.ack], ['mllp', 'AA'], JSON.stringify(pushed));
+      const adminClient = await Client.login(platform.url, E2E_ADMIN.id, E2E_ADMIN.secret);
+      let dropped = 0;
+      for (let i = 0; i < 100 && dropped === 0; i++) {
+        const stats = await adminClient.req('GET', '/feeds/stats');
+        dropped = stats.body.data.filter((d: any) => d.attributes.network === 'collective' && d.attributes.status === 'dropped').reduce((n: number, d: any) => n + Number(d.attributes.count), 0);
+        if (!dropped) await sleep(100);
+      }
+      assert.equal(dropped, 1);
+    } finally {
+      await sim.kill();
+    }
   });
 });
