@@ -36,6 +36,10 @@ interface ElementRule {
   key: string;
   /** Type of the value under this key */
   type: string;
+  /** el.isArray, el.choice, el.max copied onto the rule (one shape for every rule; read per key) */
+  isArray: boolean;
+  choice: boolean;
+  max: number;
   /** Primitive check, or null for complex/backbone/Resource values */
   check: PrimitiveCheck | null;
   /** string/markdown: the check is inlined (a non-empty JSON string of at most 1 MiB), the most common primitive */
@@ -91,7 +95,7 @@ function compileType(name: string): CompiledType | null {
         ? { valueSet: rb.valueSet, codes: rb.codes, systems: rb.systems } : null;
       const targets = type === 'Reference' && el.targetTypes.length > 0 && !el.targetTypes.includes('Resource') ? new Set(el.targetTypes) : null;
       rules[key] = {
-        el, key, type, check, isText: type === 'string' || type === 'markdown', codes, conceptBinding, targets, isResource: type === 'Resource', isContained: el.path.endsWith('.contained'),
+        el, key, type, isArray: el.isArray, choice: el.choice, max: el.max, check, isText: type === 'string' || type === 'markdown', codes, conceptBinding, targets, isResource: type === 'Resource', isContained: el.path.endsWith('.contained'),
         extKey: '_' + key, dotKey: '.' + key, ct: undefined,
       };
       keys.push(key);
@@ -203,14 +207,13 @@ function checkObject(obj: Record<string, unknown>, ct: CompiledType, issues: Val
       errAt(issues, key, -1, `Unknown element '${key}' in ${ct.name}`);
       continue;
     }
-    const el = rule.el;
-    if (el.choice) choicesSeen = noteChoice(choicesSeen, rule, issues);
+    if (rule.choice) choicesSeen = noteChoice(choicesSeen, rule, issues);
     if (value === null) { errAt(issues, key, -1, 'null is not allowed here'); continue; }
-    if (el.isArray) {
-      if (!Array.isArray(value)) { errAt(issues, key, -1, `${el.path} must be a JSON array`); continue; }
+    if (rule.isArray) {
+      if (!Array.isArray(value)) { errAt(issues, key, -1, `${rule.el.path} must be a JSON array`); continue; }
       const n = value.length;
       if (n === 0) { errAt(issues, key, -1, 'Arrays must not be empty'); continue; }
-      if (n > el.max) errAt(issues, key, -1, `${el.path}: at most ${el.max} allowed, found ${n}`, 'invariant');
+      if (n > rule.max) errAt(issues, key, -1, `${rule.el.path}: at most ${rule.max} allowed, found ${n}`, 'invariant');
       const check = rule.check;
       if (check !== null) {
         const ext = obj[rule.extKey];
@@ -235,7 +238,7 @@ function checkObject(obj: Record<string, unknown>, ct: CompiledType, issues: Val
         segs.pop();
       }
     } else {
-      if (Array.isArray(value)) { errAt(issues, key, -1, `${el.path} must be a single value, not an array`); continue; }
+      if (Array.isArray(value)) { errAt(issues, key, -1, `${rule.el.path} must be a single value, not an array`); continue; }
       if (rule.check !== null) {
         if (!primitiveValid(rule, value)) primitiveIssue(value, rule, key, -1, issues);
       } else {
