@@ -428,7 +428,8 @@ export class FhirStore {
   async read(ctx: AccessContext, type: string, id: string, opts: { tx?: Queryable; raw?: boolean } = {}): Promise<StoredVersion> {
     assertResourceType(type);
     requireFhir(ctx, 'read', type);
-    await prepareSharing(opts.tx ?? this.#db, ctx);
+    // No prepareSharing here: on one primary-key row the full sharing predicate costs nothing (own rows pass its
+    // first test; other rows one sharing_pairs key probe), while asking first costs a round trip per read.
     const p = new SqlParams();
     const sql = `SELECT r.version_id, r.last_updated, r.deleted, r.content${opts.raw ? '::text AS content' : ''} FROM resources r
       WHERE r.type = ${p.add(type)} AND r.id = ${p.add(id)} AND ${visibleSql(ctx, 'r', p.values)}`;
@@ -443,7 +444,7 @@ export class FhirStore {
     assertResourceType(type);
     requireFhir(ctx, 'read', type);
     if (!/^\d{1,9}$/.test(versionId)) throw notFound(`${type}/${id}/_history/${versionId} not found`);
-    await prepareSharing(opts.tx ?? this.#db, ctx);
+    // (no prepareSharing: see read)
     const p = new SqlParams();
     const sql = `SELECT v.version_id, v.last_updated, v.deleted, v.content FROM resource_versions v
       WHERE v.type = ${p.add(type)} AND v.id = ${p.add(id)} AND v.version_id = ${p.add(Number(versionId))} AND ${visibleSql(ctx, 'v', p.values)}`;
