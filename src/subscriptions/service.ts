@@ -149,8 +149,15 @@ export class SubscriptionService {
     return (await this.db.query<PackageRow>('SELECT * FROM subscription_packages ORDER BY created_at, id')).rows;
   }
 
+  /** Packages are never changed once created (there is no update or delete), so they are cached by id. */
+  readonly #packages = new Map<string, PackageRow>();
+
   async getPackage(id: string, q: Queryable = this.db): Promise<PackageRow | null> {
-    return (await q.query<PackageRow>('SELECT * FROM subscription_packages WHERE id = $1', [id])).rows[0] ?? null;
+    const cached = this.#packages.get(id);
+    if (cached) return cached;
+    const row = (await q.query<PackageRow>('SELECT * FROM subscription_packages WHERE id = $1', [id])).rows[0] ?? null;
+    if (row && this.#packages.size < 10_000) this.#packages.set(id, row);
+    return row;
   }
 
   /** Adds an operator-defined package (platform admin only). */
@@ -432,21 +439,57 @@ export class SubscriptionService {
   /** The writer's own enrollment of the patient (a resource another builder writes never triggers this builder's refreshes). */
   private async enrollmentFor(tx: Queryable, builderId: string | null, patientId: string, status: string): Promise<EnrollmentRow | undefined> {
     if (!builderId) return undefined;
-    return (await tx.query<EnrollmentRow>('SELECT * FROM subscription_enrollments WHERE builder_id = $1 AND patient_id = $2 AND status = $3', [builderId, patientId, status])).rows[0];
+    // One lookup per patient per write transaction (an import writes many resources of one patient at once).
+    let cache = this.#txEnrollments.get(tx);
+    if (!cache) {
+      cache = new Map();
+      if (tx !== this.db) this.#txEnrollments.set(tx, cache); // never across transactions
+    }
+    const key = `${builderId}|${patientId}|${status}`;
+    if (cache.has(key)) return cache.get(key);
+    const row = (await tx.query<EnrollmentRow>('SELECT * FROM subscription_enrollments WHERE builder_id = $1 AND patient_id = $2 AND status = $3', [builderId, patientId, status])).rows[0];
+    cache.set(key, row);
+    return row;
   }
+
+  readonly #txEnrollments = new WeakMap<Queryable, Map<string, EnrollmentRow | undefined>>();
 
   // ------------------------------------------------------------------ triggers (inside the write's transaction)
 
   readonly interceptor: WriteInterceptor = async (tx, ctx, resource, _previous) => {
+    const type = resource.resourceType;
+    if (type !== 'Patient' && type !== 'Appointment' && type !== 'Encounter' && type !== 'MedicationDispense') return;
     const builderId = ctx.writeBuilderId;
-    switch (resource.resourceType) {
-      case 'Patient': return this.onPatient(tx, builderId, resource);
-      case 'Appointment': return this.onAppointment(tx, builderId, resource);
-      case 'Encounter': return this.onEncounter(tx, builderId, resource);
-      case 'MedicationDispense': return this.onDispense(tx, builderId, resource);
-      default: return;
+    if (!builderId) return;
+    // Most writes concern builders with nothing enrolled: one question per transaction settles that.
+    const gate = await this.gate(tx, builderId);
+    switch (type) {
+      case 'Patient': return gate.pending ? this.onPatient(tx, builderId, resource) : undefined;
+      case 'Appointment': return gate.active ? this.onAppointment(tx, builderId, resource) : undefined;
+      case 'Encounter': return gate.active ? this.onEncounter(tx, builderId, resource) : undefined;
+      default: return gate.active ? this.onDispense(tx, builderId, resource) : undefined;
     }
   };
+
+  readonly #txGates = new WeakMap<Queryable, Map<string, { pending: boolean; active: boolean }>>();
+
+  private async gate(tx: Queryable, builderId: string): Promise<{ pending: boolean; active: boolean }> {
+    let gates = this.#txGates.get(tx);
+    if (!gates) {
+      gates = new Map();
+      if (tx !== this.db) this.#txGates.set(tx, gates); // never across transactions
+    }
+    const known = gates.get(builderId);
+    if (known) return known;
+    const r = (await tx.query<{ pending: boolean; active: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM subscription_enrollments WHERE builder_id = $1 AND status = 'pending') AS pending,
+              EXISTS (SELECT 1 FROM subscription_enrollments WHERE builder_id = $1 AND status = 'active') AS active`,
+      [builderId],
+    )).rows[0]!;
+    const g = { pending: r.pending, active: r.active };
+    gates.set(builderId, g);
+    return g;
+  }
 
   /** A pending enrollment becomes active as soon as its Patient has the required demographics. */
   private async onPatient(tx: Queryable, builderId: string | null, patient: FhirResource): Promise<void> {
@@ -463,35 +506,48 @@ export class SubscriptionService {
       "UPDATE subscription_enrollments SET status = 'active', validation_issues = '[]'::jsonb, updated_at = $3 WHERE builder_id = $1 AND patient_id = $2 RETURNING *",
       [e.builder_id, e.patient_id, now],
     )).rows[0]!;
+    this.#txEnrollments.delete(tx);
+    const g = this.#txGates.get(tx)?.get(e.builder_id);
+    if (g) g.active = true;
     await this.scheduleActivation(tx, r, (await this.getPackage(r.package_id, tx))!.meta);
     this.onScheduled();
   }
 
   /** A first-party Appointment for an active enrollee: one refresh before it; moved when rescheduled, removed when cancelled. */
   private async onAppointment(tx: Queryable, builderId: string | null, a: FhirResource): Promise<void> {
-    if (sourceTagOf(a)) return;
+    if (sourceTagOf(a) || !builderId) return;
     const pid = appointmentPatientId(a);
     if (!pid) return;
-    const e = await this.enrollmentFor(tx, builderId, pid, 'active');
-    if (!e) return;
-    await this.appointmentTrigger(tx, e, a, (await this.getPackage(e.package_id, tx))!.meta);
+    // The enrollment and this appointment's schedule row in one round trip (this runs on the write path).
+    const found = (await tx.query<EnrollmentRow & { r_id: string | null }>(
+      `SELECT e.*, r.id AS r_id FROM subscription_enrollments e
+         LEFT JOIN subscription_refreshes r ON r.builder_id = e.builder_id AND r.patient_id = e.patient_id AND r.reason_key = $3
+        WHERE e.builder_id = $1 AND e.patient_id = $2 AND e.status = 'active'`,
+      [builderId, pid, `appointment:${String(a.id)}`],
+    )).rows[0];
+    if (!found) return;
+    await this.appointmentTrigger(tx, found, a, (await this.getPackage(found.package_id, tx))!.meta, found.r_id === null);
     this.onScheduled();
   }
 
-  private async appointmentTrigger(tx: Queryable, e: EnrollmentRow, a: FhirResource, meta: PackageMeta): Promise<void> {
+  private async appointmentTrigger(tx: Queryable, e: EnrollmentRow, a: FhirResource, meta: PackageMeta, knownNew = false): Promise<void> {
     const key = `appointment:${String(a.id)}`;
     const now = this.clock.now();
     const start = typeof a.start === 'string' ? new Date(a.start) : null;
     const due = start && !Number.isNaN(start.getTime()) && appointmentIsUpcoming(a) ? appointmentDue(start, now, this.cfg) : null;
+    const detail = due ? { appointmentStart: start!.toISOString(), writtenAt: now.toISOString() } : null;
+    if (knownNew) {
+      if (due) await this.schedule(tx, e, { key, kind: 'appointment', providers: meta.freshmakerProviders ?? [], dueAt: due, detail: detail! });
+      return;
+    }
     const existing = (await tx.query<RefreshRow>('SELECT * FROM subscription_refreshes WHERE builder_id = $1 AND patient_id = $2 AND reason_key = $3 FOR UPDATE', [e.builder_id, e.patient_id, key])).rows[0];
     if (!due) {
       if (existing?.status === 'pending') await tx.query("UPDATE subscription_refreshes SET status = 'cancelled', detail = detail || $2::jsonb, updated_at = $3 WHERE id = $1", [existing.id, JSON.stringify({ note: 'appointment cancelled, removed or started' }), now]);
       return;
     }
-    const detail = { appointmentStart: start!.toISOString(), writtenAt: now.toISOString() };
     if (!existing) {
-      await this.schedule(tx, e, { key, kind: 'appointment', providers: meta.freshmakerProviders ?? [], dueAt: due, detail });
-    } else if (existing.status === 'cancelled' || (existing.status === 'pending' && existing.detail.appointmentStart !== detail.appointmentStart)) {
+      await this.schedule(tx, e, { key, kind: 'appointment', providers: meta.freshmakerProviders ?? [], dueAt: due, detail: detail! });
+    } else if (existing.status === 'cancelled' || (existing.status === 'pending' && existing.detail.appointmentStart !== detail!.appointmentStart)) {
       // Rescheduled or re-booked: the rule applies again from now. (Once started, the reason has been served.)
       await tx.query("UPDATE subscription_refreshes SET status = 'pending', due_at = $2, detail = $3::jsonb, updated_at = $4 WHERE id = $1", [existing.id, due, JSON.stringify(detail), now]);
     }

@@ -322,7 +322,7 @@ describe('intelligent refresh', () => {
     const pid = await createPatient();
     await enroll(pid);
     // Another process: its own domain (store, services) on the same database, with a polling worker.
-    const domain2 = createDomain(tp.services, tp.platform.access, { subscriptions: { pollMs: 10 } });
+    const domain2 = createDomain({ ...tp.services }, tp.platform.access, { subscriptions: { pollMs: 10 } });
     const worker = new RefreshWorker(domain2.subscriptions, 10);
     worker.start();
     try {
@@ -343,8 +343,8 @@ describe('intelligent refresh', () => {
       pids.push(pid);
     }
     tp.clock.advance(H);
-    const a = new RefreshEngine(createDomain(tp.services, tp.platform.access, { subscriptions: { batchSize: 3 } }).subscriptions);
-    const c = new RefreshEngine(createDomain(tp.services, tp.platform.access, { subscriptions: { batchSize: 3 } }).subscriptions);
+    const a = new RefreshEngine(createDomain({ ...tp.services }, tp.platform.access, { subscriptions: { batchSize: 3 } }).subscriptions);
+    const c = new RefreshEngine(createDomain({ ...tp.services }, tp.platform.access, { subscriptions: { batchSize: 3 } }).subscriptions);
     const [ra, rc] = await Promise.all([a.runDue(), c.runDue()]);
     await Promise.all([a.runDue(), c.runDue()]);
     const counts = (await tp.db.query<{ patient_id: string; n: number }>("SELECT patient_id, count(*)::int8 AS n FROM patient_history_jobs WHERE reason = 'enrollment' AND patient_id = ANY($1::text[]) GROUP BY patient_id", [pids])).rows;
