@@ -69,8 +69,14 @@ export class RefreshEngine {
       await this.finish(tx, row, 'skipped', now, null, { note: `enrollment is ${e?.status ?? 'gone'}` });
       return { status: 'skipped', ...none };
     }
+    // Deletes do not pass the write interceptors: a deleted Patient gets no more refreshes.
+    const p = (await tx.query<{ deleted: boolean }>("SELECT deleted FROM resources WHERE type = 'Patient' AND id = $1", [row.patient_id])).rows[0];
+    if (!p || p.deleted) {
+      await this.finish(tx, row, 'skipped', now, null, { note: 'the patient was deleted' });
+      return { status: 'skipped', ...none };
+    }
     if (row.kind === 'appointment') {
-      // Deletes do not pass the write interceptors: check the appointment is still there, booked, and ahead.
+      // Check the appointment is still there, booked, and ahead.
       const id = row.reason_key.slice('appointment:'.length);
       const a = (await tx.query<{ content: any; deleted: boolean }>("SELECT content, deleted FROM resources WHERE type = 'Appointment' AND id = $1", [id])).rows[0];
       const start = a?.content?.start ? new Date(a.content.start).getTime() : NaN;

@@ -318,6 +318,15 @@ describe('intelligent refresh', () => {
     assert.deepEqual(pending, ['pharmacy-backstop:1', 'recurring:1'], 'the initial history ran already; the series start again');
   });
 
+  test('a deleted Patient gets no more refreshes', async () => {
+    const pid = await enrolled();
+    assert.ok((await b.fetch(`/fhir/Patient/${pid}`, { method: 'DELETE' })).status < 300);
+    tp.clock.advance(28 * D);
+    await engine.runDue();
+    assert.deepEqual(await reasons(pid), ['enrollment']);
+    assert.equal((await row(pid, 'recurring:1'))?.status, 'skipped');
+  });
+
   test('restart: a new worker instance on the same database picks up the schedule', async () => {
     const pid = await createPatient();
     await enroll(pid);
