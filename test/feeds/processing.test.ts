@@ -210,6 +210,20 @@ describe('feed processing', () => {
     assert.equal((await inbox('RX-BAD'))!.status, 'failed');
   });
 
+  test('two builders with the same person enrolled each get their own copy, on their own Patient', async () => {
+    const third = await h.tp.createBuilder();
+    const alice2 = await createPatient(third, ALICE);
+    await enroll(h.tp.db, third.builderId, alice2, ['bamboo']);
+    await post('/feeds/hl7v2', adt({ controlId: 'T-TWO', event: 'A01', person: ALICE, visit: 'V-99' }), SECRETS.bamboo);
+    await feeds.drain();
+    const mine = visit(await search(builder, `Encounter?patient=Patient/${alice}`), 'V-99');
+    const theirs = visit(await search(third, `Encounter?patient=Patient/${alice2}`), 'V-99');
+    assert.ok(mine && theirs);
+    assert.notEqual(mine.id, theirs.id);
+    assert.equal(theirs.subject.reference, `Patient/${alice2}`);
+    assert.deepEqual((await inbox('T-TWO'))!.result.targets.map((t: any) => t.builderId).sort(), [builder.builderId, third.builderId].sort());
+  });
+
   test('pharmacy notification → MedicationRequest + MedicationDispense with the Surescripts notification extension', async () => {
     const fills = fillHistory(7, '2026-11-15', 1);
     const script = rxHistoryResponse({ messageId: 'SS-1', relatesTo: '', sentTime: '2026-11-15T10:00:00Z', patient: ALICE, fills });
