@@ -214,6 +214,18 @@ describe('intelligent refresh', () => {
     assert.equal(await row(pid, `appointment:${past}`), undefined);
   });
 
+  test('another builder\'s writes never schedule this builder\'s refreshes', async () => {
+    const pid = await enrolled();
+    const other = await tp.createBuilder();
+    const ctx = systemContext(other.builderId, 'other');
+    const a = await tp.platform.domain.store.create(ctx, appointment(pid, new Date(tp.clock.nowMs() + 2 * D)) as FhirResource).catch(() => null);
+    if (a) assert.equal(await row(pid, `appointment:${a.id}`), undefined);
+    const enc = { resourceType: 'Encounter', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' }, subject: { reference: `Patient/${pid}` }, meta: { tag: [{ system: SOURCE, code: 'bamboohealth' }] } } as FhirResource;
+    const e = await tp.platform.domain.store.create(ctx, enc, { platform: true }).catch(() => null);
+    if (e) assert.equal(await row(pid, `discharge-24h:${e.id}`), undefined);
+    assert.ok(a || e, 'at least one write went through (else the store itself keeps them apart)');
+  });
+
   test('third-party appointments and patients not enrolled trigger nothing', async () => {
     const pid = await enrolled();
     const aid = await writeThirdParty(appointment(pid, new Date(tp.clock.nowMs() + 2 * D)), 'commonwell');
