@@ -144,6 +144,7 @@ async function main() {
   const cpu0 = process.cpuUsage();
   const pgCpu0 = await postgresCpuMs(platform.services.db);
   const workersCpu0 = workerProcs.reduce((a, w) => a + procCpuMs(w.pid), 0);
+  const simCpu0 = procCpuMs(sim.child.pid);
   const ids: string[] = [];
   for (let i = 0; i < JOBS; i += 100) ids.push(...(await Promise.all(patients.slice(i, Math.min(i + 100, JOBS)).map(async (p) => (await job(p)).body.data.id as string))));
   let written = 0;
@@ -162,6 +163,7 @@ async function main() {
   const cpu = process.cpuUsage(cpu0);
   const pgCpu = await postgresCpuMs(platform.services.db);
   const workersCpu = workerProcs.reduce((a, w) => a + procCpuMs(w.pid), 0) - workersCpu0;
+  const simCpu = procCpuMs(sim.child.pid) - simCpu0;
   const c = await platform.services.db.query<{ w: number; d: number }>("SELECT coalesce(sum((counts->>'resourcesWritten')::int),0)::int8 AS w, coalesce(sum((counts->>'documentsRetrieved')::int),0)::int8 AS d FROM patient_history_providers WHERE job_id = ANY($1::text[])", [ids]);
   written = c.rows[0]!.w;
   docs = c.rows[0]!.d;
@@ -179,6 +181,7 @@ async function main() {
     resourcesPerSecond: Math.round(written / seconds),
     // CPU of this process (API + workers) per job: comparable across runs on a busy machine, unlike wall time
     platformCpuMsPerJob: Math.round(((cpu.user + cpu.system) / 1000 + workersCpu) / JOBS),
+    simulatorCpuMsPerJob: Math.round(simCpu / JOBS),
     // the bench database's PostgreSQL backends (local server only)
     postgresCpuMsPerJob: url ? Math.round([...pgCpu].reduce((a, [pid, ms]) => a + ms - (pgCpu0.get(pid) ?? 0), 0) / JOBS) : null,
   };
