@@ -29,6 +29,14 @@ const skipLoad = process.env.BENCH_SKIP_LOAD === '1';
 const url = process.env.DATABASE_URL;
 
 const db: Database = url ? await openPostgres({ url, max: 8 }) : await openPGlite();
+// Statements outside transactions (every read path: auth, sharing, the query itself), counted per measured request:
+// with CPU time per request, a figure that does not depend on how busy the shared machine is.
+let dbQueries = 0;
+const plainQuery = db.query.bind(db);
+db.query = ((sql: string, params?: readonly unknown[]) => {
+  dbQueries++;
+  return plainQuery(sql, params);
+}) as Database['query'];
 const platform = await createPlatform({ db, config: { port: 0, host: '127.0.0.1', logLevel: 'warn', tokenRateLimitPerHour: 1e9, bodyLimitBytes: 64 * 1024 * 1024 } });
 await platform.app.listen({ port: 0, host: '127.0.0.1' });
 const addr = platform.app.server.address();
@@ -101,8 +109,9 @@ if (!skipLoad) {
   results.ingest = { loadAverage1m: +loadavg()[0]!.toFixed(1), resources: loaded, seconds: Math.round(secs * 10) / 10, resourcesPerSecond: Math.round(loaded / secs), bundles: jobs.length, concurrency };
   console.log('ingest', results.ingest);
 }
-// PGlite has no autovacuum: statistics exist only after an explicit ANALYZE (the server's periodic ANALYZE is the db layer's job)
-await db.query('ANALYZE');
+// Fresh statistics before measuring (PostgreSQL's autovacuum may not have caught up with the load; PGlite's store
+// analyzes on its own after bulk writes, this makes it deterministic). BENCH_SKIP_ANALYZE=1 skips it.
+if (process.env.BENCH_SKIP_ANALYZE !== '1') await db.query('ANALYZE');
 const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM resources`)).rows[0]!.n;
 results.resourcesInDatabase = total;
 
@@ -116,6 +125,8 @@ const obs = (await db.query<{ id: string; patient: string; code: string }>(
 async function measure(name: string, paths: string[]) {
   const times: number[] = [];
   let entries = 0;
+  const cpu0 = process.cpuUsage();
+  const q0 = dbQueries;
   for (let i = 0; i < samples; i++) {
     const path = paths[i % paths.length]!;
     const t = performance.now();
@@ -125,7 +136,12 @@ async function measure(name: string, paths: string[]) {
     if (r.status !== 200) throw new Error(`${path}: ${r.status} ${JSON.stringify(body).slice(0, 300)}`);
     entries += body.entry?.length ?? 1;
   }
-  const m = { p50: +pct(times, 50).toFixed(2), p99: +pct(times, 99).toFixed(2), avgEntries: +(entries / samples).toFixed(1) };
+  const cpu = process.cpuUsage(cpu0);
+  const m = {
+    p50: +pct(times, 50).toFixed(2), p99: +pct(times, 99).toFixed(2), avgEntries: +(entries / samples).toFixed(1),
+    // Node CPU (server and the bench's own HTTP client, one process) and SQL statements per request
+    cpuMsPerRequest: +((cpu.user + cpu.system) / 1000 / samples).toFixed(3), dbQueriesPerRequest: +((dbQueries - q0) / samples).toFixed(2),
+  };
   console.log(name, m);
   (results.latencyMs ??= {} as Record<string, unknown>);
   (results.latencyMs as Record<string, unknown>)[name] = m;
