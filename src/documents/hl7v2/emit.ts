@@ -37,11 +37,18 @@ const MAX_STRING = 1024 * 1024;
 function oversized(v: unknown): boolean {
   if (typeof v === 'string') return v.length > MAX_STRING;
   if (typeof v !== 'object' || v === null) return false;
+  // Leaves are checked in the loop (no call per string or number): most members are leaves.
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (oversized(v[i])) return true;
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (typeof x === 'string' ? x.length > MAX_STRING : typeof x === 'object' && x !== null && oversized(x)) return true;
+    }
     return false;
   }
-  for (const k in v as Record<string, unknown>) if (oversized((v as Record<string, unknown>)[k])) return true;
+  for (const k in v as Record<string, unknown>) {
+    const x = (v as Record<string, unknown>)[k];
+    if (typeof x === 'string' ? x.length > MAX_STRING : typeof x === 'object' && x !== null && oversized(x)) return true;
+  }
   return false;
 }
 
