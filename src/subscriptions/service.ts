@@ -447,12 +447,38 @@ export class SubscriptionService {
     }
     const key = `${builderId}|${patientId}|${status}`;
     if (cache.has(key)) return cache.get(key);
+    if (status === 'active' && !(await this.maybeActive(tx, builderId, patientId))) return undefined;
     const row = (await tx.query<EnrollmentRow>('SELECT * FROM subscription_enrollments WHERE builder_id = $1 AND patient_id = $2 AND status = $3', [builderId, patientId, status])).rows[0];
     cache.set(key, row);
     return row;
   }
 
   readonly #txEnrollments = new WeakMap<Queryable, Map<string, EnrollmentRow | undefined>>();
+
+  /**
+   * Bulk writes of a subscribing builder: after a few per-patient lookups in one transaction, the ids of the
+   * builder's active enrollees are loaded once (when there are at most 5,000) and answer the rest in memory.
+   * false = certainly not actively enrolled; true = maybe (look it up).
+   */
+  private async maybeActive(tx: Queryable, builderId: string, patientId: string): Promise<boolean> {
+    if (tx === this.db) return true;
+    let m = this.#txActiveSets.get(tx);
+    if (!m) this.#txActiveSets.set(tx, (m = new Map()));
+    let st = m.get(builderId);
+    if (!st) m.set(builderId, (st = { lookups: 0, ids: null, tried: false }));
+    if (st.ids) return st.ids.has(patientId);
+    if (++st.lookups >= 8 && !st.tried) {
+      st.tried = true;
+      const r = await tx.query<{ patient_id: string }>("SELECT patient_id FROM subscription_enrollments WHERE builder_id = $1 AND status = 'active' LIMIT 5001", [builderId]);
+      if (r.rows.length <= 5000) {
+        st.ids = new Set(r.rows.map((x) => x.patient_id));
+        return st.ids.has(patientId);
+      }
+    }
+    return true;
+  }
+
+  readonly #txActiveSets = new WeakMap<Queryable, Map<string, { lookups: number; ids: Set<string> | null; tried: boolean }>>();
 
   // ------------------------------------------------------------------ triggers (inside the write's transaction)
 
@@ -509,6 +535,7 @@ export class SubscriptionService {
     this.#txEnrollments.delete(tx);
     const g = this.#txGates.get(tx)?.get(e.builder_id);
     if (g) g.active = true;
+    this.#txActiveSets.get(tx)?.get(e.builder_id)?.ids?.add(e.patient_id);
     await this.scheduleActivation(tx, r, (await this.getPackage(r.package_id, tx))!.meta);
     this.onScheduled();
   }
@@ -517,7 +544,7 @@ export class SubscriptionService {
   private async onAppointment(tx: Queryable, builderId: string | null, a: FhirResource): Promise<void> {
     if (sourceTagOf(a) || !builderId) return;
     const pid = appointmentPatientId(a);
-    if (!pid) return;
+    if (!pid || !(await this.maybeActive(tx, builderId, pid))) return;
     // The enrollment and this appointment's schedule row in one round trip (this runs on the write path).
     const found = (await tx.query<EnrollmentRow & { r_id: string | null }>(
       `SELECT e.*, r.id AS r_id FROM subscription_enrollments e

@@ -226,6 +226,21 @@ describe('intelligent refresh', () => {
     assert.ok(a || e, 'at least one write went through (else the store itself keeps them apart)');
   });
 
+  test('a bulk write (one transaction, many patients) schedules exactly the enrolled patients\' appointments', async () => {
+    const enrolledIds = [await enrolled(), await enrolled()];
+    const strangers: string[] = [];
+    for (let i = 0; i < 12; i++) strangers.push(await createPatient());
+    // strangers first (so the in-memory set of enrollees gets loaded mid-transaction), enrollees last
+    const order = [...strangers.slice(0, 10), enrolledIds[0]!, ...strangers.slice(10), enrolledIds[1]!];
+    const ctx = systemContext(b.builderId, 'bulk');
+    const out = await tp.db.transaction((tx) => tp.platform.domain.store.writeBatch(tx, ctx, order.map((pid) => ({ action: 'create' as const, type: 'Appointment', resource: appointment(pid, new Date(tp.clock.nowMs() + 10 * D)) as FhirResource }))));
+    for (let i = 0; i < order.length; i++) {
+      const r = await row(order[i]!, `appointment:${out[i]!.id}`);
+      if (enrolledIds.includes(order[i]!)) assert.ok(r, 'enrolled: scheduled');
+      else assert.equal(r, undefined, 'not enrolled: nothing');
+    }
+  });
+
   test('third-party appointments and patients not enrolled trigger nothing', async () => {
     const pid = await enrolled();
     const aid = await writeThirdParty(appointment(pid, new Date(tp.clock.nowMs() + 2 * D)), 'commonwell');
