@@ -88,7 +88,7 @@ export function measureInterleaved(subjects: BenchSubject[], inputs: string[], b
   const best: ({ passes: number; seconds: number } | undefined)[] = subjects.map(() => undefined);
   for (let round = 0; round < ROUNDS; round++) {
     // The order rotates every round: a subject measured right after another one inherits its garbage
-    // and cache state (a fixed order measurably favoured the second HL7 v2 subject by a few per cent).
+    // and cache state, so no subject should always come first or second.
     for (let j = 0; j < subjects.length; j++) {
       const i = (j + round) % subjects.length;
       const subject = subjects[i]!;
