@@ -8,6 +8,8 @@ import { startTestPlatform, type TestPlatform, type TestBuilder } from '../helpe
 import { DEFAULT_CORPORA } from '../../src/networks/sim/cli.ts';
 import { loadCcdaTemplates, personalizeCcda } from '../../src/networks/sim/ccda.ts';
 import { rxHistoryResponse, fillHistory } from '../../src/networks/sim/ncpdp.ts';
+import { convertCcda } from '../../src/documents/ccda/index.ts';
+import { deterministicUuid } from '../../src/platform/ids.ts';
 import { HistoryRunner, systemContext, type Connectors } from '../../src/history/runner.ts';
 import { importDocument } from '../../src/history/importer.ts';
 import type { ConversionResult } from '../../src/documents/types.ts';
@@ -83,6 +85,35 @@ describe('patient-history runner (scripted connectors)', { skip: existsSync(DEFA
     assert.deepEqual(((await dwe.json()) as any).data, []);
     const all = ((await (await b.fetch('/patient-history/jobs?page[size]=100')).json()) as any).data;
     assert.ok(all.every((j: any) => ['initialize', 'in_progress', 'done', 'error'].includes(j.attributes.status)));
+  });
+
+  test('the store refuses one document of a batch: the others are still written, the provider is error', async () => {
+    const { jobId, pid } = await newJob('pro-ehr-only');
+    const templates = loadCcdaTemplates(DEFAULT_CORPORA);
+    const xml2 = personalizeCcda(templates[1]!, DEMO, 'p-1', 'commonwell', 'doc2');
+    // Another builder already holds an id that the second document converts to: the store refuses that write (409).
+    const ns = `${b.builderId}|${pid}|commonwell`;
+    const taken = convertCcda(xml2, { idNamespace: ns }).bundle.entry.map((e) => e.resource).find((r) => r.resourceType === 'Organization' || r.resourceType === 'Practitioner')!;
+    assert.ok(taken, 'the second template has an Organization or Practitioner');
+    const other = await tp.createBuilder();
+    const put = await other.fetch(`/fhir/${taken.resourceType}/${taken.id}`, { method: 'PUT', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: taken.resourceType, id: taken.id, name: taken.resourceType === 'Organization' ? 'Elsewhere' : [{ family: 'Elsewhere' }] }) });
+    assert.equal(put.status, 201, await put.clone().text());
+    const ehr: EhrConnector = {
+      service: 'commonwell',
+      discover: async () => ({ networkPatientId: 'n1', score: 1 }),
+      listDocuments: async () => ['one', 'two'].map(listing),
+      retrieve: async (d) => ({ found: true, id: d.id, contentType: 'application/xml', content: d.id === 'one' ? xml : xml2 }),
+    };
+    await runner({ ehr: { commonwell: ehr }, pharmacy: {} }).run(jobId, 'commonwell');
+    const cw = (await jobOf(jobId)).attributes.providers.find((p: any) => p.service === 'commonwell');
+    assert.equal(cw.status, 'error');
+    assert.equal(cw.counts.documentsRetrieved, 2);
+    assert.equal(cw.counts.documentsFailed, 1);
+    assert.match(cw.errors.join(' '), /document two: could not be loaded/);
+    assert.ok(cw.counts.resourcesWritten > 0, 'document one was written');
+    const binary = (doc: string) => b.fetch(`/fhir/Binary/${deterministicUuid(ns, `binary|commonwell:${doc}`)}`);
+    assert.equal((await binary('one')).status, 200, 'the first document is kept');
+    assert.equal((await binary('two')).status, 404, 'nothing of the refused one');
   });
 
   test('a network that stops answering mid-list: retrieval stops after two unreachable documents', async () => {
