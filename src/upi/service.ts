@@ -16,7 +16,7 @@ import { blockingKeys, compare, compileModel, defaultMatchModel, normalizeRecord
 export const UPID_URL = 'https://zusapi.com/fhir/identifier/universal-id';
 const SSN_SYSTEM = 'http://hl7.org/fhir/sid/us-ssn';
 /** Most candidates scored per Patient write: those sharing the most blocking keys first. */
-const MAX_CANDIDATES = 100;
+const MAX_CANDIDATES = 50;
 /** A person (UPID) with more Patients than this is never merged automatically (a human decides). */
 const MAX_MERGE_MEMBERS = 50;
 
