@@ -79,6 +79,20 @@ describe('composite parameters', () => {
     assert.deepEqual(await find('Observation', 'combo-code-value-quantity=8867-4$72,8462-4$80'), sorted(ids.hr, ids.bp));
   });
 
+  test('combo-code (R4: code | component.code) searches both without index rows of its own', async () => {
+    assert.deepEqual(await find('Observation', 'combo-code=8480-6'), [ids.bp]);
+    assert.deepEqual(await find('Observation', `combo-code=${LOINC}|85354-9`), [ids.bp]);
+    assert.deepEqual(await find('Observation', 'combo-code=8867-4,8462-4'), sorted(ids.hr, ids.hrHigh, ids.bp));
+    assert.equal((await find('Observation', 'combo-code:not=8480-6')).includes(ids.bp!), false);
+    assert.ok((await find('Observation', 'combo-code:not=8480-6')).includes(ids.hr!));
+    assert.deepEqual(await find('Observation', 'combo-code:missing=true'), []);
+    assert.deepEqual(await find('Patient', '_has:Observation:subject:combo-code=8462-4'), [ids.smith]);
+    const { result } = await store.search(A, 'Observation', qs('combo-code=8867-4,8480-6&_sort=-combo-code'), { strict: true });
+    assert.deepEqual(result.matches.map((m) => m.id), [ids.hr, ids.hrHigh].sort().concat(ids.bp!)); // 8867-4 > 8480-6
+    const rows = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM idx_token WHERE param = 'combo-code'`);
+    assert.equal(Number(rows.rows[0]!.n), 0);
+  });
+
   test('code-value-concept, :missing, and the chained/tenancy rules', async () => {
     assert.deepEqual(await find('Observation', 'code-value-concept=72166-2$http://snomed.info/sct|266919005'), [ids.smoker]);
     assert.deepEqual(await find('Observation', 'code-value-concept=72166-2$other'), []);

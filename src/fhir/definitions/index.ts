@@ -181,22 +181,24 @@ export function getSearchParam(resourceType: string, code: string): SearchParamD
 }
 
 /**
- * A composite parameter whose expression is a union of other composites' expressions with the same components
- * (R4 `combo-code-value-quantity` = `code-value-quantity` | `component-code-value-quantity`) is not indexed on its
- * own: it matches when any of those does. Returns their codes, or null for an ordinary composite.
+ * A parameter whose expression is the union of other parameters' expressions of the same kind (R4 Observation
+ * `combo-code` = `code` | `component-code`; composites also need the same components, e.g.
+ * `combo-code-value-quantity` = `code-value-quantity` | `component-code-value-quantity`) is not indexed on its own:
+ * it matches when any of those does. Returns their codes, or null. References are never treated so (includes).
  */
-export function compositeUnionOf(resourceType: string, code: string): string[] | null {
+export function unionOfParams(resourceType: string, code: string): string[] | null {
   const l = load();
   const cache = (l as Loaded & { unions?: Map<string, string[] | null> }).unions ??= new Map();
   const key = `${resourceType}.${code}`;
   if (cache.has(key)) return cache.get(key)!;
   let result: string[] | null = null;
   const def = getSearchParam(resourceType, code);
-  if (def?.components) {
+  if (def && def.expression && def.type !== 'reference' && def.type !== 'special' && (def.type !== 'composite' || def.components)) {
     const parts = def.expression.split(' | ').map((x) => x.trim());
-    const sameComponents = (d: SearchParamDef) => d.components !== undefined && d.components.length === def.components!.length
-      && d.components.every((c, i) => c.type === def.components![i]!.type && c.expression === def.components![i]!.expression);
-    const others = listSearchParams(resourceType).filter((d) => d.code !== code && sameComponents(d));
+    const sameShape = (d: SearchParamDef) => d.type === def.type && (def.type !== 'composite' || (d.components !== undefined
+      && d.components.length === def.components!.length
+      && d.components.every((c, i) => c.type === def.components![i]!.type && c.expression === def.components![i]!.expression)));
+    const others = listSearchParams(resourceType).filter((d) => d.code !== code && sameShape(d));
     const codes = parts.map((part) => others.find((d) => d.expression === part)?.code);
     if (parts.length > 1 && codes.every((c) => c !== undefined)) result = codes as string[];
   }

@@ -6,7 +6,7 @@
 // pairs the components of one item. Special parameters (and _text, _content, _query) are not indexed.
 import fhirpath from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4/index.js';
-import { compositeUnionOf, listSearchParams, type SearchParamDef } from '../definitions/index.ts';
+import { listSearchParams, unionOfParams, type SearchParamDef } from '../definitions/index.ts';
 import { CompileError, compileFhirPath, type Evaluator, type FhirNode } from './fhirpath-compiler.ts';
 import { MAX_INSTANT, MIN_INSTANT, normalizeString, parseDateRange } from './values.ts';
 
@@ -43,6 +43,8 @@ interface CompiledParam {
   fallback: boolean;
   /** composite parameters: each component's kind and evaluator (relative to one item of `evaluate`) */
   components?: { type: string; evaluate: Evaluator }[];
+  /** evaluated (tests, tools) but never stored as index rows */
+  unindexed?: boolean;
 }
 
 function compileOrFallback(expression: string): { evaluate: Evaluator; fallback: boolean } {
@@ -88,13 +90,14 @@ function compiledParams(resourceType: string): CompiledParam[] {
   for (const def of listSearchParams(resourceType)) {
     if (!def.expression) continue;
     if (def.type === 'composite' && def.components) {
-      if (compositeUnionOf(resourceType, def.code)) continue; // searched through the composites it unites
+      if (unionOfParams(resourceType, def.code)) continue; // searched through the composites it unites
       const components = def.components.map((c) => ({ type: c.type, evaluate: compileOrFallback(c.expression).evaluate }));
       list.push({ def, ...compileOrFallback(def.expression), components });
       continue;
     }
     if (!INDEXED_TYPES.has(def.type)) continue;
-    list.push({ def, ...compileOrFallback(def.expression) });
+    // union parameters (combo-code = code | component-code) are searched through the ones they unite: no rows
+    list.push({ def, ...compileOrFallback(def.expression), unindexed: unionOfParams(resourceType, def.code) !== null });
   }
   compiledByType.set(resourceType, list);
   return list;
@@ -119,7 +122,7 @@ export function extractIndexEntries(resource: unknown): IndexEntry[] {
   const out: IndexEntry[] = [];
   const root: FhirNode[] = [{ v: resource, t: rt }];
   for (const p of compiledParams(rt)) {
-    if (COLUMN_PARAMS.has(p.def.code)) continue;
+    if (p.unindexed || COLUMN_PARAMS.has(p.def.code)) continue;
     const nodes = p.evaluate(root);
     if (nodes.length === 0) continue;
     const before = out.length;

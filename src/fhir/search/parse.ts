@@ -1,7 +1,7 @@
 // Turns FHIR search query parameters into a structured query, driven by the R4 SearchParameter definitions.
 // Nothing here is written per parameter: every parameter of a type is handled by its value kind.
 import { badRequest, type ErrorDetail } from '../../platform/errors.ts';
-import { compositeUnionOf, getSearchParam, isResourceType, type SearchParamDef } from '../definitions/index.ts';
+import { unionOfParams, getSearchParam, isResourceType, type SearchParamDef } from '../definitions/index.ts';
 
 export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
 const PREFIXES = new Set<Prefix>(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
@@ -44,7 +44,7 @@ export interface Filter {
   chain?: Filter;
   /** `_has:Type:ref:param`: resources of `type` whose reference `param` points here and that match `filter` */
   has?: { type: string; param: string; filter: Filter };
-  /** composite parameters searched as any of several other composites (R4 combo-…) */
+  /** parameters searched as any of several others of the same kind (R4 combo-…; see unionOfParams) */
   unionOf?: SearchParamDef[];
 }
 
@@ -53,6 +53,8 @@ export interface SortKey {
   code: string;
   def: SearchParamDef | null;
   descending: boolean;
+  /** the index-row parameters holding its values (several for a union parameter such as combo-code) */
+  params?: string[];
 }
 
 export interface IncludeSpec {
@@ -240,9 +242,9 @@ function makeFilter(type: string, name: string, def: SearchParamDef, modifier: s
   }
   if (modifier === 'missing' && value !== 'true' && value !== 'false') invalid(name, `':missing' takes true or false`);
   if (f.values.some((v) => v === '') && modifier !== 'missing') invalid(name, `Empty value for search parameter '${name}'`);
+  const union = unionOfParams(type, def.code);
+  if (union) f.unionOf = union.map((c) => getSearchParam(type, c)!);
   if (def.type === 'composite') {
-    const union = compositeUnionOf(type, def.code);
-    if (union) f.unionOf = union.map((c) => getSearchParam(type, c)!);
     if (modifier !== 'missing') {
       for (const v of f.values) {
         if (splitComposite(v).length !== def.components!.length) invalid(name, `'${name}' takes ${def.components!.length} values separated by '$'`);
@@ -266,7 +268,7 @@ function parseControl(q: ParsedSearch, name: string, value: string, opts: ParseO
         if (code === '_id' || code === '_lastUpdated') { q.sort.push({ code, def: null, descending }); continue; }
         const def = getSearchParam(q.type, code);
         if (!def || !SUPPORTED_KINDS.has(def.type) || def.expression === '') invalid(name, `Cannot sort by '${code}'`);
-        q.sort.push({ code, def, descending });
+        q.sort.push({ code, def, descending, params: unionOfParams(q.type, code) ?? undefined });
       }
       break;
     case '_total':

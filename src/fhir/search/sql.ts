@@ -47,7 +47,7 @@ export function escapeLike(s: string): string {
 
 /** Filters that are a plain "some index row matches" test, which can be nested inside one another. */
 export function isNestable(f: Filter): boolean {
-  return f.def.code !== '_id' && f.def.code !== '_lastUpdated' && !f.chain && !f.has && f.def.type !== 'composite' && f.modifier !== 'missing' && f.modifier !== 'not';
+  return f.def.code !== '_id' && f.def.code !== '_lastUpdated' && !f.chain && !f.has && !f.unionOf && f.def.type !== 'composite' && f.modifier !== 'missing' && f.modifier !== 'not';
 }
 
 // Most selective kinds first: the outermost EXISTS is where PostgreSQL starts.
@@ -81,6 +81,12 @@ export function filterSql(f: Filter, alias: string, typeSql: string, s: SqlConte
   if (f.chain) return chainSql(f, alias, typeSql, s);
   if (f.has) return hasSql(f, alias, typeSql, s);
   if (def.type === 'composite') return compositeSql(f, alias, typeSql, s);
+  if (f.unionOf) {
+    // any of the united parameters matches; `:not` / `:missing=true` mean none of them does
+    const parts = f.unionOf.map((d) => filterSql({ ...f, def: d, unionOf: undefined }, alias, typeSql, s));
+    const all = f.modifier === 'not' || (f.modifier === 'missing' && f.values[0] === 'true');
+    return `(${parts.join(all ? ' AND ' : ' OR ')})`;
+  }
   const table = INDEX_TABLE[def.type]!;
   const base = `FROM ${table} i WHERE i.id = ${alias}.id AND i.type = ${typeSql} AND i.param = ${s.p.add(def.code)}`;
   if (f.modifier === 'missing') {
@@ -311,7 +317,8 @@ export function sortColumn(k: SortKey, alias: string, s: SqlContext): SortColumn
   const def = k.def!;
   const sc = SORT_COLUMN[def.type]!;
   const col = def.type === 'date' && k.descending ? 'end_at' : sc.col;
-  const expr = `(SELECT ${k.descending ? 'max' : 'min'}(i.${col}) FROM ${INDEX_TABLE[def.type]} i WHERE i.id = ${alias}.id AND i.type = ${alias}.type AND i.param = ${s.p.add(def.code)})`;
+  const param = k.params ? `ANY(${s.p.add(k.params)}::text[])` : s.p.add(def.code);
+  const expr = `(SELECT ${k.descending ? 'max' : 'min'}(i.${col}) FROM ${INDEX_TABLE[def.type]} i WHERE i.id = ${alias}.id AND i.type = ${alias}.type AND i.param = ${param})`;
   return { expr, text: asText(expr, sc.cast), cast: sc.cast, descending: k.descending };
 }
 
