@@ -11,7 +11,7 @@ import type { AccessContext } from '../access/context.ts';
 import { roleByName } from '../access/roles.ts';
 import type { FhirResource, FhirStore, WriteInterceptor } from '../fhir/store/index.ts';
 import { HttpError, notFound } from '../platform/errors.ts';
-import { blockingKeys, compare, compileModel, defaultMatchModel, normalizeRecord, type CompiledModel, type NormalizedPerson, type PersonInput } from './engine/index.ts';
+import { blockingKeys, compare, compileModel, defaultMatchModel, keyBlockCap, normalizeRecord, type CompiledModel, type NormalizedPerson, type PersonInput } from './engine/index.ts';
 
 export const UPID_URL = 'https://zusapi.com/fhir/identifier/universal-id';
 const SSN_SYSTEM = 'http://hl7.org/fhir/sid/us-ssn';
@@ -329,20 +329,20 @@ export class UpiService {
     // One round trip: this Patient's current row, the keys over the cap, and the candidates sharing the most keys.
     const found = (await tx.query<{ existing: { upid: string; manual: boolean } | null; oversized: string[] | null; candidates: { patient_id: string; upid: string; record: PersonInput; manual: boolean }[] | null }>(
       `WITH blk AS (
-         SELECT k.key, b.ids FROM unnest($1::text[]) AS k(key)
-         CROSS JOIN LATERAL (SELECT array_agg(s.patient_id) AS ids FROM (SELECT patient_id FROM upi_blocks WHERE block_key = k.key LIMIT $3) s) b
+         SELECT k.key, k.cap, b.ids FROM unnest($1::text[], $3::int[]) AS k(key, cap)
+         CROSS JOIN LATERAL (SELECT array_agg(s.patient_id) AS ids FROM (SELECT patient_id FROM upi_blocks WHERE block_key = k.key LIMIT k.cap + 1) s) b
        ), hits AS (
          SELECT c.patient_id, count(*) AS n FROM blk CROSS JOIN LATERAL unnest(blk.ids) AS c(patient_id)
-          WHERE cardinality(blk.ids) < $3 AND c.patient_id <> $2
+          WHERE cardinality(blk.ids) <= blk.cap AND c.patient_id <> $2
           GROUP BY c.patient_id ORDER BY count(*) DESC, c.patient_id LIMIT $4
        )
        SELECT (SELECT json_build_object('upid', upid, 'manual', manual) FROM upi_persons WHERE patient_id = $2) AS existing,
-              (SELECT array_agg(key) FROM blk WHERE cardinality(blk.ids) >= $3) AS oversized,
+              (SELECT array_agg(key) FROM blk WHERE cardinality(blk.ids) > blk.cap) AS oversized,
               (SELECT json_agg(json_build_object('patient_id', p.patient_id, 'upid', p.upid, 'record', p.record, 'manual', p.manual))
                  FROM hits h JOIN upi_persons p ON p.patient_id = h.patient_id
                 WHERE NOT EXISTS (SELECT 1 FROM upi_possible_matches m WHERE m.status = 'rejected'
                         AND LEAST(m.patient_id, m.candidate_id) = LEAST(p.patient_id, $2) AND GREATEST(m.patient_id, m.candidate_id) = GREATEST(p.patient_id, $2))) AS candidates`,
-      [live, patientId, cap, MAX_CANDIDATES],
+      [live, patientId, live.map((k) => keyBlockCap(k, cap)), MAX_CANDIDATES],
     )).rows[0]!;
     for (const k of found.oversized ?? []) {
       if (this.#oversized.size > 200_000) this.#oversized.clear();

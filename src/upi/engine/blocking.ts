@@ -9,6 +9,20 @@ export interface BlockingRule {
   /** Comparison fields the key is built from (EM does not estimate their m from this rule's pairs). */
   fields: ComparisonField[];
   key(r: NormalizedPerson): string;
+  /** A smaller block cap for broad rules (their blocks grow quadratically); the model's maxBlockSize otherwise. */
+  maxBlockSize?: number;
+}
+
+/** The block cap of a rule under a model-wide cap. */
+export function blockCap(rule: BlockingRule, modelCap: number): number {
+  return Math.min(modelCap, rule.maxBlockSize ?? modelCap);
+}
+
+/** The block cap of a key ("rule:value") under a model-wide cap. */
+export function keyBlockCap(key: string, modelCap: number, rules: readonly BlockingRule[] = DEFAULT_BLOCKING_RULES): number {
+  const name = key.slice(0, key.indexOf(':'));
+  const rule = rules.find((r) => r.name === name);
+  return rule ? blockCap(rule, modelCap) : modelCap;
 }
 
 function both(a: string, b: string): string {
@@ -39,16 +53,14 @@ export const DEFAULT_BLOCKING_RULES: readonly BlockingRule[] = [
   { name: 'zip-gi', fields: ['locality', 'given'], key: (r) => both(r.zip5, r.given.slice(0, 1)) },
   // First three letters of both names, order-free: survives a wrong birth date together with a
   // misspelling that changes the sound ("Wason" / "Watson", "Shaw" / "Shasw").
-  { name: 'names-pre', fields: ['given', 'family'], key: (r) => (r.given.length >= 2 && r.family.length >= 2 ? [r.given.slice(0, 3), r.family.slice(0, 3)].sort().join('|') : '') },
+  { name: 'names-pre', fields: ['given', 'family'], key: (r) => (r.given.length >= 2 && r.family.length >= 2 ? [r.given.slice(0, 3), r.family.slice(0, 3)].sort().join('|') : ''), maxBlockSize: 100 },
   // Surname sound + town: survives a missing first name and a wrong birth date.
   { name: 'fam-town', fields: ['family', 'locality'], key: (r) => both(r.familyPhonetic, r.zip5 || r.city) },
   // First-name sound + town: survives a missing or changed surname and a wrong birth date.
   { name: 'giv-town', fields: ['given', 'locality'], key: (r) => both(r.givenPhonetic, r.zip5 || r.city) },
   // Surname sound + first initial (the classic Soundex-and-initial block): survives a wrong birth
   // date together with a misspelt first name.
-  { name: 'fam-gi', fields: ['family', 'given'], key: (r) => both(r.familyPhonetic, r.given.slice(0, 1)) },
-  // The first five characters of the mailbox name: survives typos later in the address and in the domain.
-  { name: 'mailbox-pre', fields: ['email'], key: (r) => { const at = r.email.indexOf('@'); return at >= 5 ? r.email.slice(0, 5) : ''; } },
+  { name: 'fam-gi', fields: ['family', 'given'], key: (r) => both(r.familyPhonetic, r.given.slice(0, 1)), maxBlockSize: 100 },
 ];
 
 /** Blocking keys of a record, prefixed with the rule name ("dob:19710624"). */
@@ -80,7 +92,7 @@ export function forEachBlockedPair(
   visit: (i: number, j: number) => boolean,
 ): void {
   for (const members of groupByKey(records.map((r) => rule.key(r))).values()) {
-    if (members.length < 2 || members.length > maxBlockSize) continue;
+    if (members.length < 2 || members.length > blockCap(rule, maxBlockSize)) continue;
     for (let x = 0; x < members.length; x++) {
       for (let y = x + 1; y < members.length; y++) if (!visit(members[x]!, members[y]!)) return;
     }
@@ -96,10 +108,11 @@ export function forEachCandidatePair(
 ): { skippedBlocks: number } {
   const keysByRule = rules.map((rule) => records.map((r) => rule.key(r)));
   let skippedBlocks = 0;
-  rules.forEach((_, ruleIndex) => {
+  rules.forEach((rule, ruleIndex) => {
+    const cap = blockCap(rule, maxBlockSize);
     for (const members of groupByKey(keysByRule[ruleIndex]!).values()) {
       if (members.length < 2) continue;
-      if (members.length > maxBlockSize) {
+      if (members.length > cap) {
         skippedBlocks++;
         continue;
       }

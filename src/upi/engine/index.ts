@@ -3,7 +3,7 @@ export { normalizeRecord, normalizeBirthDate, normalizePhone, normalizeEmail, no
 export type { PersonInput, NormalizedPerson } from './normalize.ts';
 export { compare, scorePair, outcomeFor, conflictBetween, Conflict, comparisonLevels } from './compare.ts';
 export type { ComparisonResult, FieldComparison, MatchOutcome, TermFrequencySource } from './compare.ts';
-export { blockingKeys, DEFAULT_BLOCKING_RULES, forEachCandidatePair } from './blocking.ts';
+export { blockingKeys, blockCap, keyBlockCap, DEFAULT_BLOCKING_RULES, forEachCandidatePair } from './blocking.ts';
 export type { BlockingRule } from './blocking.ts';
 export { COMPARISON_FIELDS, COMPARISON_LEVELS, compileModel, defaultMatchModel, loadModel, validateModel } from './model.ts';
 export type { CompiledModel, MatchModel } from './model.ts';

@@ -1,7 +1,7 @@
 // In-memory matching: an incremental index (one record against many, as a Patient write does)
 // and the bulk linker (all records against each other, then clustering).
 import { createHash } from 'node:crypto';
-import { blockingKeys, DEFAULT_BLOCKING_RULES, forEachCandidatePair } from './blocking.ts';
+import { blockingKeys, DEFAULT_BLOCKING_RULES, forEachCandidatePair, keyBlockCap } from './blocking.ts';
 import type { BlockingRule } from './blocking.ts';
 import { compare, comparisonLevels, Conflict, conflictBetween, FIELD_COUNT, outcomeFor, scorePair } from './compare.ts';
 import type { ComparisonResult } from './compare.ts';
@@ -67,7 +67,7 @@ export class MatchIndex {
     const cap = this.compiled.model.maxBlockSize;
     for (const key of blockingKeys(record, this.rules)) {
       const list = this.postings.get(key);
-      if (!list || list.length > cap) continue;
+      if (!list || list.length > keyBlockCap(key, cap, this.rules)) continue;
       for (const id of list) out.add(id);
     }
     return out;
