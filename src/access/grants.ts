@@ -73,10 +73,15 @@ export class GrantService {
 
   /** Builders that currently grant access to `granteeBuilderId`, in a stable order. */
   async grantorsOf(granteeBuilderId: string, q: Queryable = this.db): Promise<string[]> {
-    const r = await q.query<{ grantor_builder_id: string }>(
-      'SELECT grantor_builder_id FROM cross_builder_grants WHERE grantee_builder_id = $1 AND revoked_at IS NULL ORDER BY grantor_builder_id',
-      [granteeBuilderId],
-    );
-    return r.rows.map((x) => x.grantor_builder_id);
+    const r = await q.query<{ grantors: string[] }>(`SELECT ${grantorsSql('$1::text')} AS grantors`, [granteeBuilderId]);
+    return r.rows[0]?.grantors ?? [];
   }
+}
+
+/**
+ * grantorsOf as an SQL expression (text[]) over a grantee builder id expression, so authentication can read a
+ * client and its grants in one statement (one round trip less on every request).
+ */
+export function grantorsSql(granteeExpr: string): string {
+  return `ARRAY(SELECT g.grantor_builder_id FROM cross_builder_grants g WHERE g.grantee_builder_id = ${granteeExpr} AND g.revoked_at IS NULL ORDER BY g.grantor_builder_id)`;
 }

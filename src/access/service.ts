@@ -12,7 +12,7 @@ import type { AccessContext, Principal } from './context.ts';
 import { authFlowSettingsFromEnv, type AuthFlowSettings } from './settings.ts';
 import { createMailer, type Mailer } from './mail.ts';
 import { UserService } from './users.ts';
-import { GrantService } from './grants.ts';
+import { GrantService, grantorsSql } from './grants.ts';
 import { OAuthService } from './oauth.ts';
 import type { FhirStore } from '../fhir/store/index.ts';
 
@@ -222,14 +222,18 @@ export class AccessService {
     const verified = await verifyAccessToken(this.keys, this.clock, this.settings, m[1]!);
     if (!verified) throw unauthorized('The bearer token is invalid or expired');
     let principal: Principal;
+    let knownGrantors: string[] | undefined;
     if (verified.kind === 'client') {
-      const client = (await this.db.query<AppClientRow & { revoked: boolean }>(
-        'SELECT c.*, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) AS revoked FROM app_clients c WHERE c.id = $1',
+      // the client, its token's revocation and its builder's grants in one statement
+      const client = (await this.db.query<AppClientRow & { revoked: boolean; grantors: string[] | null }>(
+        `SELECT c.*, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) AS revoked, ${grantorsSql('c.builder_id')} AS grantors
+           FROM app_clients c WHERE c.id = $1`,
         [verified.id, verified.jti ?? ''],
       )).rows[0];
       if (!client || !client.active) throw unauthorized('The client of this token is no longer active');
       if (client.revoked) throw unauthorized('The bearer token has been revoked');
       principal = { kind: 'client', id: client.id, builderId: client.builder_id, role: roleById(client.role_id) ?? roleByName('Permissionless')!, isPlatformAdmin: client.is_platform_admin };
+      knownGrantors = client.grantors ?? [];
     } else {
       const user = (await this.db.query<{ id: string; builder_id: string; role_id: string; email: string; active: boolean; revoked_at: Date | null; expires_at: Date }>(
         `SELECT u.id, u.builder_id, u.role_id, u.email, u.active, s.revoked_at, s.expires_at
@@ -240,18 +244,18 @@ export class AccessService {
       if (user.revoked_at || user.expires_at.getTime() <= this.clock.nowMs()) throw unauthorized('The login of this token has ended');
       principal = { kind: 'user', id: user.id, builderId: user.builder_id, role: roleById(user.role_id) ?? roleByName('Permissionless')!, isPlatformAdmin: false, email: user.email };
     }
-    return this.contextFor(principal, accountHeader);
+    return this.contextFor(principal, accountHeader, knownGrantors);
   }
 
   /** The builders a principal acts for in one request, given the Zus-Account header. */
-  async contextFor(principal: Principal, accountHeader: string | undefined): Promise<AccessContext> {
+  async contextFor(principal: Principal, accountHeader: string | undefined, knownGrantors?: string[]): Promise<AccessContext> {
     const account = accountHeader?.trim() || null;
     if (principal.isPlatformAdmin) {
       return { principal, readBuilderIds: [], writeBuilderId: null, accountHeader: account, grantorBuilderIds: [] };
     }
     const home = principal.builderId!;
     // Only principals whose role may use grants see them at all (Builder Admin): for everyone else a grant does not exist.
-    const grantors = principal.role.permissions.includes(USE_GRANTS_PERMISSION) ? await this.grants.grantorsOf(home) : [];
+    const grantors = principal.role.permissions.includes(USE_GRANTS_PERMISSION) ? knownGrantors ?? await this.grants.grantorsOf(home) : [];
     if (account && account !== home) {
       // Same answer whether the builder exists, exists without a grant, or had a revoked grant: nothing is revealed.
       if (!grantors.includes(account)) throw forbidden('No access to the builder named in Zus-Account');
