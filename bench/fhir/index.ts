@@ -6,7 +6,8 @@
 //
 // Env: BENCH_COPIES (corpus replications, each with fresh ids and varied names/dates; default 1),
 //      BENCH_CONCURRENCY (bundles in flight, default 4), BENCH_SKIP_LOAD=1 (measure an already loaded database),
-//      BENCH_SAMPLES (requests per measured query, default 300).
+//      BENCH_SAMPLES (requests per measured query, default 300), BENCH_WARMUP (unmeasured requests before each, default 50),
+//      BENCH_SKIP_ANALYZE=1 (no ANALYZE before measuring).
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
@@ -25,6 +26,7 @@ if (!existsSync(corpusDir)) {
 const copies = Number(process.env.BENCH_COPIES ?? 1);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 4);
 const samples = Number(process.env.BENCH_SAMPLES ?? 300);
+const warmup = Number(process.env.BENCH_WARMUP ?? 50);
 const skipLoad = process.env.BENCH_SKIP_LOAD === '1';
 const url = process.env.DATABASE_URL;
 
@@ -123,6 +125,8 @@ const obs = (await db.query<{ id: string; patient: string; code: string }>(
      FROM resources r WHERE r.type = 'Observation' AND NOT r.deleted AND r.builder_id = $1 ORDER BY random() LIMIT 200`, [builder.id])).rows;
 
 async function measure(name: string, paths: string[]) {
+  // warm-up (JIT, connection pool, caches), not measured: the p99 of a fresh process is otherwise its first requests
+  for (let i = 0; i < warmup; i++) await (await fetch(`${base}${paths[i % paths.length]!}`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer();
   const times: number[] = [];
   let entries = 0;
   const cpu0 = process.cpuUsage();
