@@ -103,10 +103,12 @@ describe('UPI links, merges, unmerges and network identities', () => {
     assert.notEqual(ra.upid, rb.upid, 'a bridging record does not merge a rejected pair');
     assert.ok([ra.upid, rb.upid].includes(upidOfPatient(pc)!));
 
-    // The sole record of a person cannot be unmerged; the platform admin may unmerge any record.
-    assert.equal((await unmerge(a, fresh, pa.id)).status, 409);
-    const admin = { fetch: (p: string, i?: RequestInit) => tp.fetchAs(tp.adminToken, p, i) };
+    // The sole record of a person cannot be unmerged (pc joined one of the two; the other is alone); the
+    // platform admin may unmerge any record.
     const pcUpid = upidOfPatient(pc)!;
+    const [lone, loneUpid, owner] = pcUpid === ra.upid ? [pb, rb.upid, b] : [pa, ra.upid, a];
+    assert.equal((await unmerge(owner, loneUpid, lone.id)).status, 409);
+    const admin = { fetch: (p: string, i?: RequestInit) => tp.fetchAs(tp.adminToken, p, i) };
     const byAdmin = await unmerge(admin, pcUpid, pc.id);
     assert.equal(byAdmin.status, 200, await byAdmin.clone().text());
     assert.notEqual(upidOfPatient(await read(a, `Patient/${pc.id}`)), pcUpid);
