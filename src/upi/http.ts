@@ -7,7 +7,7 @@ import { visibleSql } from '../access/policy.ts';
 import { badRequest, notFound, HttpError } from '../platform/errors.ts';
 import type { Services } from '../server/services.ts';
 import type { FhirStore, FhirResource } from '../fhir/store/index.ts';
-import { blockingKeys, compare, normalizeRecord, type PersonInput } from './engine/index.ts';
+import { blockingKeys, compare, keyBlockCap, normalizeRecord, type PersonInput } from './engine/index.ts';
 import { personFromPatient, type UpiService } from './service.ts';
 import { readPage, pageLinks } from '../server/jsonapi.ts';
 
@@ -29,12 +29,23 @@ export async function registerUpiRoutes(app: FastifyInstance, services: Services
     const norm = normalizeRecord(personFromPatient(patient));
     const keys = [...new Set(blockingKeys(norm))];
     if (keys.length === 0) return reply.type('application/fhir+json').send({ resourceType: 'Bundle', type: 'searchset', total: 0, entry: [] });
-    const params: unknown[] = [keys];
+    // Candidates as on the write path: blocks over their cap are skipped (read with LIMIT, never in full), and
+    // those sharing the most keys come first; then only the ones the caller may see.
+    const params: unknown[] = [keys, keys.map((k) => keyBlockCap(k, upi.model.model.maxBlockSize))];
     const vis = visibleSql(ctx, 'r', params);
     const rows = (await db.query<{ id: string; record: PersonInput; content: FhirResource }>(
-      `SELECT p.patient_id AS id, p.record, r.content FROM upi_persons p
+      `WITH blk AS (
+         SELECT k.cap, b.ids FROM unnest($1::text[], $2::int[]) AS k(key, cap)
+         CROSS JOIN LATERAL (SELECT array_agg(s.patient_id) AS ids FROM (SELECT patient_id FROM upi_blocks WHERE block_key = k.key LIMIT k.cap + 1) s) b
+       ), hits AS (
+         SELECT c.patient_id, count(*) AS n FROM blk CROSS JOIN LATERAL unnest(blk.ids) AS c(patient_id)
+          WHERE cardinality(blk.ids) <= blk.cap GROUP BY c.patient_id
+       )
+       SELECT p.patient_id AS id, p.record, r.content FROM hits h
+         JOIN upi_persons p ON p.patient_id = h.patient_id
          JOIN resources r ON r.type = 'Patient' AND r.id = p.patient_id AND NOT r.deleted
-        WHERE p.patient_id IN (SELECT b.patient_id FROM upi_blocks b WHERE b.block_key = ANY($1::text[])) AND ${vis}
+        WHERE ${vis}
+        ORDER BY h.n DESC, p.patient_id
         LIMIT 500`,
       params,
     )).rows;
