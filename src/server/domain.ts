@@ -22,7 +22,16 @@ export interface DomainOptions {
   subscriptions?: Partial<SubscriptionsConfig>;
 }
 
+// One domain per Services object: the store is shared per Services (fhirStoreFor), so building a second domain
+// on it would register every write interceptor twice.
+const domains = new WeakMap<Services, Domain>();
+
 export function createDomain(services: Services, access: AccessService, options: DomainOptions = {}): Domain {
+  const existing = domains.get(services);
+  if (existing) {
+    if (existing.access !== access) throw new Error('createDomain: this Services object already has a domain with another access service');
+    return existing;
+  }
   const store = fhirStoreFor(services);
   // The UPI stamps every Patient with its UPID and every patient-scoped resource with the extension, in the
   // write's own transaction.
@@ -34,5 +43,7 @@ export function createDomain(services: Services, access: AccessService, options:
   // Subscriptions record refresh triggers (appointments, discharges, dispenses, fixed demographics) in the write's transaction.
   const subscriptions = new SubscriptionService(services.db, services.clock, store, history, { ...loadSubscriptionsConfig(), ...options.subscriptions });
   store.addWriteInterceptor(subscriptions.interceptor);
-  return { store, access, upi, history, subscriptions };
+  const domain: Domain = { store, access, upi, history, subscriptions };
+  domains.set(services, domain);
+  return domain;
 }
