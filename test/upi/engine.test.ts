@@ -129,6 +129,16 @@ describe('comparison', () => {
     assert.notEqual(r.outcome, 'match');
   });
 
+  test('opposite-sex twins with close names (Maria / Mario) are never linked directly', () => {
+    const sister: PersonInput = { ...base, given: 'Maria', sex: 'female', email: '' };
+    const brother: PersonInput = { ...base, given: 'Mario', sex: 'male', email: '' };
+    const r = cmp(sister, brother);
+    assert.ok(r.reasons.includes('different sex and given name'));
+    assert.notEqual(r.outcome, 'match');
+    // A recorded sex that differs on its own (same first name) stays a data-entry question, not a conflict.
+    assert.ok(!cmp(sister, { ...sister, sex: 'male' }).reasons.includes('different sex and given name'));
+  });
+
   test('"Baby Boy A" and "Baby Boy B" never match; the names contribute nothing', () => {
     const a: PersonInput = { given: 'Baby Boy A', family: 'Smith', birthDate: '2024-01-02', sex: 'M', line: '1 Elm St', postalCode: '62701', phone: '217-321-4567' };
     const b: PersonInput = { ...a, given: 'Baby Boy B' };

@@ -300,6 +300,12 @@ export function conflictBetween(a: NormalizedPerson, b: NormalizedPerson, levels
     if (result === Conflict.None) result = Conflict.Soft;
     reasons?.push('birth dates a generation apart');
   }
+  // Opposite-sex twins and siblings (Maria / Mario) share everything but sex and a letter of the first name: a
+  // recorded sex that differs only outweighs a typo-close given name as far as "never a direct link".
+  if (rules.oppositeSexSiblings && levels[3] === 1 && levels[0]! > G.nickname && levels[0] !== MISSING) {
+    if (result === Conflict.None) result = Conflict.Soft;
+    reasons?.push('different sex and given name');
+  }
   // Household members share address, phone, email and surname, but not first name and birth date.
   if (rules.household && givenDisagrees && d > D.typo) {
     if (result === Conflict.None) result = Conflict.Soft;

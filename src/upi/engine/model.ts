@@ -35,11 +35,13 @@ export interface HardRules {
   household: boolean;
   /** Birth dates a generation apart (not a typo) unless SSN or e-mail agree exactly (Jr/Sr, parent/child). */
   birthDatesYearsApart: boolean;
+  /** Recorded sexes differ and the given names are not the same name (Maria / Mario: opposite-sex twins, siblings). */
+  oppositeSexSiblings: boolean;
   /** Birth years at least this far apart count as "a generation apart". */
   generationGapYears: number;
 }
 
-export const DEFAULT_HARD_RULES: HardRules = { differentSsn: true, multipleBirth: true, twins: true, household: true, birthDatesYearsApart: true, generationGapYears: 14 };
+export const DEFAULT_HARD_RULES: HardRules = { differentSsn: true, multipleBirth: true, twins: true, household: true, birthDatesYearsApart: true, oppositeSexSiblings: true, generationGapYears: 14 };
 
 export interface MatchModel {
   version: 1;
