@@ -56,12 +56,16 @@ export interface FeedsConfig {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
-/** Default senders: the simulator's MSH-3 values, no HTTPS secret. */
+/**
+ * Default senders: the simulator's MSH-3 values, no HTTPS secret, and only from this machine — MLLP has no
+ * credentials of its own, so an unconfigured listener must not take feed data from the network.
+ */
+const LOOPBACK = ['127.0.0.1', '::1'];
 export const DEFAULT_SENDERS: FeedSender[] = [
-  { network: 'bamboo', sendingApplications: ['BAMBOO'], sendingFacilities: [], allowIps: [] },
-  { network: 'collective', sendingApplications: ['COLLECTIVE'], sendingFacilities: [], allowIps: [] },
-  { network: 'quest', sendingApplications: ['QUEST'], sendingFacilities: [], allowIps: [] },
-  { network: 'surescripts', sendingApplications: ['SURESCRIPTS'], sendingFacilities: [], allowIps: [] },
+  { network: 'bamboo', sendingApplications: ['BAMBOO'], sendingFacilities: [], allowIps: LOOPBACK },
+  { network: 'collective', sendingApplications: ['COLLECTIVE'], sendingFacilities: [], allowIps: LOOPBACK },
+  { network: 'quest', sendingApplications: ['QUEST'], sendingFacilities: [], allowIps: LOOPBACK },
+  { network: 'surescripts', sendingApplications: ['SURESCRIPTS'], sendingFacilities: [], allowIps: LOOPBACK },
 ];
 
 /**

@@ -189,9 +189,15 @@ describe('MLLP listener with the inbox', () => {
     await quick.close();
   });
 
+  test('the default senders (no TESSERA_FEED_SENDERS) are accepted from loopback only', async () => {
+    const msg = adt({ controlId: 'T9-LOOPBACK', event: 'A01', person: ALICE });
+    assert.equal((await ingest.acceptHl7(msg, { transport: 'mllp', peerIp: '10.9.8.7' })).code, 'AR');
+    assert.equal((await ingest.acceptHl7(msg, { transport: 'mllp', peerIp: '::ffff:127.0.0.1' })).code, 'AA');
+  });
+
   test('processed rows are purged after the retention; failed and pending rows stay', async () => {
-    await ingest.acceptHl7(adt({ controlId: 'T10-DONE', event: 'A01', person: ALICE }), { transport: 'mllp' });
-    await ingest.acceptHl7(adt({ controlId: 'T10-FAILED', event: 'A01', person: ALICE }), { transport: 'mllp' });
+    await ingest.acceptHl7(adt({ controlId: 'T10-DONE', event: 'A01', person: ALICE }), { transport: 'mllp', peerIp: '127.0.0.1' });
+    await ingest.acceptHl7(adt({ controlId: 'T10-FAILED', event: 'A01', person: ALICE }), { transport: 'mllp', peerIp: '127.0.0.1' });
     const id = async (c: string) => (await db.query<{ id: number }>('SELECT id FROM feed_inbox WHERE control_id = $1', [c])).rows[0]!.id;
     await finishMessage(db, await id('T10-DONE'), clock.now(), { status: 'done', result: {} });
     await finishMessage(db, await id('T10-FAILED'), clock.now(), { status: 'failed', reason: 'x' });
