@@ -11,6 +11,7 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
+import { Pool } from 'undici';
 import { createPlatform } from '../../src/server/platform.ts';
 import { openPGlite } from '../../src/db/pglite.ts';
 import { openPostgres } from '../../src/db/postgres.ts';
@@ -124,9 +125,18 @@ const obs = (await db.query<{ id: string; patient: string; code: string }>(
   `SELECT r.id, split_part(r.content->'subject'->>'reference', '/', 2) AS patient, r.content->'code'->'coding'->0->>'code' AS code
      FROM resources r WHERE r.type = 'Observation' AND NOT r.deleted AND r.builder_id = $1 ORDER BY random() LIMIT 200`, [builder.id])).rows;
 
+// The measured requests go through undici's keep-alive Pool rather than global fetch: the client shares this
+// process (and its event loop) with the server, and fetch's WHATWG stream machinery cost as much CPU per
+// request as a read on the server side, which showed up in the server's latency.
+const http = new Pool(base, { connections: 4, pipelining: 1 });
+async function get(path: string): Promise<{ status: number; text: string }> {
+  const r = await http.request({ path, method: 'GET', headers: { authorization: `Bearer ${token}` } });
+  return { status: r.statusCode, text: await r.body.text() };
+}
+
 async function measure(name: string, paths: string[]) {
   // warm-up (JIT, connection pool, caches), not measured: the p99 of a fresh process is otherwise its first requests
-  for (let i = 0; i < warmup; i++) await (await fetch(`${base}${paths[i % paths.length]!}`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer();
+  for (let i = 0; i < warmup; i++) await get(paths[i % paths.length]!);
   const times: number[] = [];
   let entries = 0;
   const cpu0 = process.cpuUsage();
@@ -134,8 +144,8 @@ async function measure(name: string, paths: string[]) {
   for (let i = 0; i < samples; i++) {
     const path = paths[i % paths.length]!;
     const t = performance.now();
-    const r = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
-    const body = (await r.json()) as { entry?: unknown[] };
+    const r = await get(path);
+    const body = JSON.parse(r.text) as { entry?: unknown[] };
     times.push(performance.now() - t);
     if (r.status !== 200) throw new Error(`${path}: ${r.status} ${JSON.stringify(body).slice(0, 300)}`);
     entries += body.entry?.length ?? 1;
@@ -159,5 +169,6 @@ await measure('Encounter?patient=&date=ge&_include=Encounter:patient', pats.map(
 
 results.loadAverage1mAtEnd = +loadavg()[0]!.toFixed(1);
 console.log(JSON.stringify(results, null, 2));
+await http.close();
 await platform.close();
 await db.close();
