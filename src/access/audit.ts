@@ -13,12 +13,14 @@ import { sharingAuditHook } from './sharing-audit.ts';
 const OWNER_PREFIX = 'builder/';
 const MAX_ENTITIES = 100;
 
-/** What a response shows of each builder: resources (FHIR `Type/id`) or JSON:API records naming it. */
-export function builderDataIn(payload: unknown, builderIds: readonly string[]): Map<string, Set<string>> {
+/**
+ * What a response shows of the builders `accept` takes: resources (FHIR `Type/id`, by their owner tag) and, with
+ * `jsonApi`, JSON:API builder records naming them (no entity). Used by the grant audit and the sharing audit.
+ */
+export function dataByOwner(payload: unknown, accept: (builderId: string) => boolean, jsonApi: boolean): Map<string, Set<string>> {
   const found = new Map<string, Set<string>>();
-  const wanted = new Set(builderIds);
   const note = (builder: string, what: string | null) => {
-    if (!wanted.has(builder)) return;
+    if (!accept(builder)) return;
     let s = found.get(builder);
     if (!s) found.set(builder, (s = new Set()));
     if (what && s.size < MAX_ENTITIES) s.add(what);
@@ -38,11 +40,17 @@ export function builderDataIn(payload: unknown, builderIds: readonly string[]): 
         }
       }
     }
-    if (o.type === 'auth/builders' && typeof o.id === 'string') note(o.id, null);
+    if (jsonApi && o.type === 'auth/builders' && typeof o.id === 'string') note(o.id, null);
     for (const x of Object.values(o)) if (typeof x === 'object') walk(x, depth + 1);
   };
   walk(payload, 0);
   return found;
+}
+
+/** What a response shows of each of `builderIds`: resources or JSON:API records naming it. */
+export function builderDataIn(payload: unknown, builderIds: readonly string[]): Map<string, Set<string>> {
+  const wanted = new Set(builderIds);
+  return dataByOwner(payload, (b) => wanted.has(b), true);
 }
 
 function interactionOf(method: string, path: string): { subtype: string | null; action: 'C' | 'R' | 'U' | 'D' | 'E' } {

@@ -7,37 +7,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../platform/clock.ts';
 import type { FhirStore, FhirResource } from '../fhir/store/index.ts';
-import { OWNER_TAG_SYSTEM } from '../fhir/store/meta.ts';
 import type { AccessContext } from './context.ts';
 import { sharingKnown } from './policy.ts';
 import { PLATFORM_AUDIT_ROLE } from './roles.ts';
-import { auditEventFor } from './audit.ts';
-
-const MAX_ENTITIES = 100;
+import { auditEventFor, dataByOwner } from './audit.ts';
 
 /** Owners (other than `mine`) of the resources in a response, with up to 100 `Type/id` each. */
 export function foreignOwnersIn(payload: unknown, mine: readonly string[]): Map<string, Set<string>> {
-  const found = new Map<string, Set<string>>();
-  const walk = (v: unknown, depth: number): void => {
-    if (depth > 64 || v === null || typeof v !== 'object') return;
-    if (Array.isArray(v)) {
-      for (const x of v) walk(x, depth + 1);
-      return;
-    }
-    const o = v as Record<string, unknown>;
-    if (typeof o.resourceType === 'string' && typeof o.id === 'string') {
-      const tag = ((o.meta as { tag?: { system?: unknown; code?: unknown }[] } | undefined)?.tag ?? []).find((t) => t?.system === OWNER_TAG_SYSTEM);
-      const owner = typeof tag?.code === 'string' && tag.code.startsWith('builder/') ? tag.code.slice(8) : null;
-      if (owner && !mine.includes(owner)) {
-        let s = found.get(owner);
-        if (!s) found.set(owner, (s = new Set()));
-        if (s.size < MAX_ENTITIES) s.add(`${o.resourceType}/${o.id}`);
-      }
-    }
-    for (const x of Object.values(o)) if (typeof x === 'object') walk(x, depth + 1);
-  };
-  walk(payload, 0);
-  return found;
+  return dataByOwner(payload, (owner) => !mine.includes(owner), false);
 }
 
 const OWNER_CODE = /"code"\s*:\s*"builder\/([^"\\]+)"/g;

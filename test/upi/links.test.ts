@@ -4,10 +4,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestPlatform, type TestPlatform, type TestBuilder } from '../helpers/platform.ts';
+import { upidOfPatient, upidOfResource, createResource as create } from './helpers.ts';
 
-const UPID = 'https://zusapi.com/fhir/identifier/universal-id';
-const upidOfPatient = (p: any) => p.identifier?.find((i: any) => i.system === UPID)?.value as string | undefined;
-const upidOfResource = (r: any) => r.extension?.find((e: any) => e.url === UPID)?.valueString as string | undefined;
 const json = { 'content-type': 'application/fhir+json' };
 
 interface Demo { given?: string; family?: string; birthDate?: string; gender?: string; phone?: string; email?: string; line?: string; city?: string; state?: string; postalCode?: string; ssn?: string; multipleBirth?: number }
@@ -36,11 +34,6 @@ describe('UPI links, merges, unmerges and network identities', () => {
   });
   after(async () => { await tp.close(); });
 
-  const create = async (who: TestBuilder, body: unknown) => {
-    const r = await who.fetch(`/fhir/${(body as any).resourceType}`, { method: 'POST', headers: json, body: JSON.stringify(body) });
-    assert.equal(r.status, 201, await r.clone().text());
-    return r.json() as Promise<any>;
-  };
   const read = async (who: TestBuilder, ref: string) => (await who.fetch(`/fhir/${ref}`)).json() as Promise<any>;
   const observation = (patientId: string) => ({ resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: `Patient/${patientId}` } });
   const upidRow = async (patientId: string) => (await tp.db.query<{ upid: string; manual: boolean }>('SELECT upid, manual FROM upi_persons WHERE patient_id = $1', [patientId])).rows[0]!;

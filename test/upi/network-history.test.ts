@@ -4,10 +4,10 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestPlatform, type TestPlatform, type TestBuilder } from '../helpers/platform.ts';
+import { UPID } from './helpers.ts';
 import { HistoryRunner, type Connectors } from '../../src/history/runner.ts';
 import type { EhrConnector } from '../../src/networks/connectors/types.ts';
 
-const UPID = 'https://zusapi.com/fhir/identifier/universal-id';
 const PRACTITIONER = { npi: '1013085661', name: 'Testfirstname Testlastname', role: '309343006' };
 
 describe('network identities from patient-history discovery', () => {

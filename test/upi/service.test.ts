@@ -3,10 +3,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestPlatform, type TestPlatform, type TestBuilder } from '../helpers/platform.ts';
+import { UPID, upidOfPatient, upidOfResource, createResource as create } from './helpers.ts';
 
-const UPID = 'https://zusapi.com/fhir/identifier/universal-id';
-const upidOfPatient = (p: any) => p.identifier?.find((i: any) => i.system === UPID)?.value as string | undefined;
-const upidOfResource = (r: any) => r.extension?.find((e: any) => e.url === UPID)?.valueString as string | undefined;
 
 function patient(given: string, family: string, birthDate: string, extra: Record<string, unknown> = {}) {
   return {
@@ -31,11 +29,6 @@ describe('universal patient index on the write path', () => {
   });
   after(async () => { await tp.close(); });
 
-  const create = async (who: TestBuilder, body: unknown) => {
-    const r = await who.fetch(`/fhir/${(body as any).resourceType}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
-    assert.equal(r.status, 201, await r.clone().text());
-    return r.json() as Promise<any>;
-  };
 
   test('the same person in two builders gets one UPID; a different person gets another', async () => {
     const p1 = await create(a, patient('Margaret', 'Hernandez', '1961-04-12'));
