@@ -8,7 +8,7 @@
 import os from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import pg from 'pg';
+import { ensureDatabase } from '../database.ts';
 import { createPlatform } from '../../src/server/platform.ts';
 import { startWorkers, stopWorkers } from '../../src/server/workers.ts';
 import { roleByName } from '../../src/access/roles.ts';
@@ -21,15 +21,7 @@ const SINGLE = 20;
 const url = process.env.DATABASE_URL;
 
 async function freshDatabase(): Promise<void> {
-  if (!url) return;
-  const u = new URL(url);
-  const name = u.pathname.slice(1);
-  u.pathname = '/postgres';
-  const c = new pg.Client({ connectionString: u.toString() });
-  await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await c.query(`CREATE DATABASE ${name}`);
-  await c.end();
+  if (url) await ensureDatabase(url, { fresh: true });
 }
 
 const pct = (xs: number[], p: number) => {

@@ -7,7 +7,7 @@
 // Env: BENCH_PERSONS (default 60000 → ~1.1M resources), BENCH_RELOAD=1 (rebuild the data), BENCH_SAMPLES (200).
 // The data is generated in SQL (not through the API: this measures reads, bench:fhir measures ingest).
 import { loadavg, cpus } from 'node:os';
-import pg from 'pg';
+import { ensureDatabase } from '../database.ts';
 import { openPostgres } from '../../src/db/postgres.ts';
 import { migrate } from '../../src/db/index.ts';
 import { FhirStore } from '../../src/fhir/store/index.ts';
@@ -23,17 +23,7 @@ const samples = Number(process.env.BENCH_SAMPLES ?? 200);
 const BUILDERS = 20; // b00 … b19; b19 never shares a patient
 const OBS_PER_PATIENT = 15;
 
-// create the database if needed
-{
-  const u = new URL(url);
-  const name = u.pathname.slice(1);
-  u.pathname = '/postgres';
-  const c = new pg.Client({ connectionString: u.toString() });
-  await c.connect();
-  const exists = (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rows.length > 0;
-  if (!exists) await c.query(`CREATE DATABASE "${name}"`);
-  await c.end();
-}
+await ensureDatabase(url);
 const db = await openPostgres({ url, max: 4 });
 await migrate(db);
 

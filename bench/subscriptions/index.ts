@@ -8,7 +8,7 @@
 import os from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
+import { ensureDatabase } from '../database.ts';
 import { createPlatform } from '../../src/server/platform.ts';
 import { FakeClock } from '../../src/platform/clock.ts';
 import { systemContext } from '../../src/history/runner.ts';
@@ -22,15 +22,7 @@ const url = process.env.DATABASE_URL;
 const D = 86_400_000;
 
 async function freshDatabase(): Promise<void> {
-  if (!url) return;
-  const u = new URL(url);
-  const name = u.pathname.slice(1);
-  u.pathname = '/postgres';
-  const c = new pg.Client({ connectionString: u.toString() });
-  await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await c.query(`CREATE DATABASE ${name}`);
-  await c.end();
+  if (url) await ensureDatabase(url, { fresh: true });
 }
 
 const patient = (i: number): FhirResource => ({

@@ -10,7 +10,7 @@
 // FhirStore (the one write path: validation, the UPI interceptor, resource rows, index rows, events), half of
 // them corrupted re-registrations of indexed persons and half new persons, and each write is timed.
 import { cpus, loadavg } from 'node:os';
-import pg from 'pg';
+import { ensureDatabase } from '../database.ts';
 import { createPlatform } from '../../src/server/platform.ts';
 import { openPostgres } from '../../src/db/postgres.ts';
 import { roleByName } from '../../src/access/roles.ts';
@@ -49,11 +49,7 @@ export async function writeBench(): Promise<void> {
   const WRITES = arg('writes', 2000);
   const SEED = arg('seed', 42);
   const url = process.env.BENCH_UPI_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tessera_bench_upi';
-  const dbName = new URL(url).pathname.slice(1);
-  const admin = new pg.Client({ connectionString: url.replace(/\/[^/]*$/, '/postgres') });
-  await admin.connect();
-  if ((await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [dbName])).rowCount === 0) await admin.query(`CREATE DATABASE "${dbName.replace(/"/g, '')}"`);
-  await admin.end();
+  await ensureDatabase(url);
 
   const db = await openPostgres({ url, max: 4 });
   const platform = await createPlatform({ db, config: { port: 0, host: '127.0.0.1', logLevel: 'warn' } });
