@@ -3,6 +3,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Queryable } from '../../src/db/types.ts';
 import { frame, MllpFramer } from '../../src/feeds/mllp.ts';
+import type { Demographics } from '../../src/networks/sim/people.ts';
 
 export class MllpClient {
   readonly acks: string[] = [];
@@ -67,17 +68,8 @@ export function msa(ack: string): { code: string; controlId: string; text: strin
   return { code: seg[1] ?? '', controlId: seg[2] ?? '', text: (seg[3] ?? '') || (err ?? '') };
 }
 
-export interface Person {
-  family: string;
-  given: string;
-  birthDate: string; // YYYY-MM-DD
-  gender: 'male' | 'female';
-  line: string;
-  city: string;
-  state: string;
-  postalCode: string;
-  phone?: string;
-}
+/** A person in the feed tests: the simulator's demographics. */
+export type Person = Demographics;
 
 export const ALICE: Person = { family: 'Quintero', given: 'Marisol', birthDate: '1961-04-12', gender: 'female', line: '18 Bainbridge St', city: 'Philadelphia', state: 'PA', postalCode: '19146', phone: '2155550142' };
 export const BOB: Person = { family: 'Okonkwo', given: 'Chidi', birthDate: '1979-09-30', gender: 'male', line: '400 Walnut St', city: 'Boston', state: 'MA', postalCode: '02118', phone: '6175550199' };

@@ -1,15 +1,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestPlatform, type TestPlatform, type TestBuilder } from '../helpers/platform.ts';
+import { PRACTITIONER, FULL_PATIENT } from './fixtures.ts';
 
-const PRACTITIONER = { npi: '1013085661', name: 'Sample Practitioner', role: '309343006' };
-const FULL_PATIENT = {
-  resourceType: 'Patient',
-  name: [{ use: 'official', family: 'Doe', given: ['Jane'] }],
-  gender: 'female',
-  birthDate: '1980-02-03',
-  address: [{ line: ['1 Main St'], city: 'Boston', state: 'MA', postalCode: '02110' }],
-};
 
 describe('subscription packages and enrollment API', () => {
   let tp: TestPlatform;

@@ -9,17 +9,10 @@ import { RefreshWorker } from '../../src/subscriptions/worker.ts';
 import { appointmentDue, expectedRefill } from '../../src/subscriptions/rules.ts';
 import { loadSubscriptionsConfig } from '../../src/subscriptions/config.ts';
 import type { FhirResource } from '../../src/fhir/store/index.ts';
+import { PRACTITIONER, FULL_PATIENT } from './fixtures.ts';
 
 const H = 3600_000;
 const D = 24 * H;
-const PRACTITIONER = { npi: '1013085661', name: 'Sample Practitioner', role: '309343006' };
-const FULL_PATIENT = {
-  resourceType: 'Patient',
-  name: [{ use: 'official', family: 'Doe', given: ['Jane'] }],
-  gender: 'female',
-  birthDate: '1980-02-03',
-  address: [{ line: ['1 Main St'], city: 'Boston', state: 'MA', postalCode: '02110' }],
-};
 const SOURCE = 'https://zusapi.com/thirdparty/source';
 
 test('timing rules (pure)', () => {
