@@ -45,31 +45,6 @@ function onePass(subject: BenchSubject, inputs: string[]): { failures: number; r
 
 export const ROUNDS = 5;
 
-/**
- * Runs a subject over the inputs: one warm-up pass, then ROUNDS rounds of whole passes sharing
- * `budgetMs`; the best round is reported (the least disturbed by other processes on a shared machine).
- */
-export function measure(subject: BenchSubject, inputs: string[], budgetMs = 3000): BenchResult {
-  const bytesPerPass = inputs.reduce((a, s) => a + Buffer.byteLength(s, 'utf8'), 0);
-  const first = onePass(subject, inputs);
-  let best: { passes: number; seconds: number } | undefined;
-  for (let round = 0; round < ROUNDS; round++) {
-    let passes = 0;
-    // CPU time, not wall time: the figure is "per core" and stays meaningful on a shared, loaded machine.
-    const start = performance.now();
-    const cpu0 = process.cpuUsage();
-    do {
-      onePass(subject, inputs);
-      passes++;
-    } while (performance.now() - start < budgetMs / ROUNDS);
-    const used = process.cpuUsage(cpu0);
-    const seconds = (used.user + used.system) / 1e6;
-    if (best === undefined || passes / seconds > best.passes / best.seconds) best = { passes, seconds };
-  }
-  const { passes, seconds } = best!;
-  return { name: subject.name, docs: inputs.length * passes, bytes: bytesPerPass * passes, seconds, failures: first.failures, resources: first.resources };
-}
-
 export function formatRow(r: BenchResult, unit: string, inputsPerPass: number): string {
   const mbs = r.bytes / 1e6 / r.seconds;
   const per = r.docs / r.seconds;
@@ -93,6 +68,7 @@ export function measureInterleaved(subjects: BenchSubject[], inputs: string[], b
       const i = (j + round) % subjects.length;
       const subject = subjects[i]!;
       let passes = 0;
+      // CPU time, not wall time: the figure is "per core" and stays meaningful on a shared, loaded machine.
       const start = performance.now();
       const cpu0 = process.cpuUsage();
       do {
