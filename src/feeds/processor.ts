@@ -10,7 +10,7 @@ import type { Database, Queryable } from '../db/types.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { FhirStore, FhirResource } from '../fhir/store/index.ts';
-import { convertMessage, isHl7Error, parseHl7v2, type Hl7Message } from '../documents/hl7v2/index.ts';
+import { convertMessage, isHl7Error, parseHl7v2, patientOfMessage, type Hl7Message } from '../documents/hl7v2/index.ts';
 import { convertNcpdp, SURESCRIPTS_NOTIFICATION, SURESCRIPTS_NOTIFICATION_TIME } from '../documents/ncpdp/index.ts';
 import type { ConversionResult } from '../documents/types.ts';
 import { importDocument } from '../history/importer.ts';
@@ -112,8 +112,7 @@ export class FeedProcessor {
   async #hl7(row: InboxRow, network: FeedNetwork): Promise<Outcome> {
     const msg = parseHl7v2(row.body);
     if (isHl7Error(msg)) return { status: 'failed', reason: `unparseable HL7 v2: ${msg.message}` };
-    const probe = convertMessage(msg, { idNamespace: 'route', validate: false });
-    const patient = probe.bundle.entry.map((e) => e.resource).find((r) => r.resourceType === 'Patient');
+    const patient = patientOfMessage(msg, { idNamespace: 'route', validate: false });
     const eventMs = hl7TimeMs(msg.segment('EVN')?.get(2)) ?? hl7TimeMs(msg.msh.get(7));
     const isAdt = msg.messageCode === 'ADT';
     const flags = network === 'bamboo' ? healthFlags(msg) : [];

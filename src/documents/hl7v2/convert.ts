@@ -98,11 +98,8 @@ interface Context {
 
 /** Converts one parsed message. Never throws for content; unexpected problems become issues. */
 export function convertMessage(msg: Hl7Message, options: Hl7ConvertOptions = {}): ConversionResult {
-  const c = new ResourceCollector(options);
-  const controlId = msg.controlId ?? `${msg.msh.raw(7)}|${msg.msh.raw(3)}`;
-  const ctx: Context = {
-    msg, c, tz: tzOf(msg.msh.get(7)) ?? options.defaultTimezone, event: msg.triggerEvent, controlId, last: 'other', counter: 0, memo: new Map(),
-  };
+  const ctx = newContext(msg, options);
+  const c = ctx.c;
   for (const w of msg.warnings) c.warn(w, 'structure');
   const type = `${msg.messageCode ?? ''}^${msg.triggerEvent ?? ''}`;
   for (const seg of msg.segments) {
@@ -115,6 +112,34 @@ export function convertMessage(msg: Hl7Message, options: Hl7ConvertOptions = {})
   }
   if (ctx.patientRef === undefined && !msg.segment('OBR')) c.info(`${type}: no patient or result segments to convert`);
   return c.result();
+}
+
+/**
+ * The message's (first) Patient alone — PID and the segments that add to its demographics (GT1 self-guarantor
+ * names/addresses, IN2 and DB1 identifiers, PD1, MRG, PDA) — for routing a message by its demographics before
+ * the full conversion (push feeds), without converting every segment twice.
+ */
+export function patientOfMessage(msg: Hl7Message, options: Hl7ConvertOptions = {}): FhirResource | undefined {
+  const ctx = newContext(msg, options);
+  for (const seg of msg.segments) {
+    if (seg.name === 'PID' && ctx.patientRef !== undefined) break; // the next patient's segments
+    if (!PATIENT_SEGMENTS.has(seg.name)) continue;
+    try {
+      convertSegment(ctx, seg);
+    } catch {
+      // as in convertMessage: one bad segment does not lose the rest
+    }
+  }
+  return ctx.patientRef === undefined ? undefined : ctx.c.result().bundle.entry.find((e) => e.resource.resourceType === 'Patient')?.resource;
+}
+
+const PATIENT_SEGMENTS = new Set(['PID', 'PD1', 'MRG', 'IN2', 'DB1', 'GT1', 'PDA']);
+
+function newContext(msg: Hl7Message, options: Hl7ConvertOptions): Context {
+  const controlId = msg.controlId ?? `${msg.msh.raw(7)}|${msg.msh.raw(3)}`;
+  return {
+    msg, c: new ResourceCollector(options), tz: tzOf(msg.msh.get(7)) ?? options.defaultTimezone, event: msg.triggerEvent, controlId, last: 'other', counter: 0, memo: new Map(),
+  };
 }
 
 type SegmentHandler = (ctx: Context, seg: Hl7Segment) => void;

@@ -9,7 +9,7 @@ export {
 } from './parser.ts';
 export type { Hl7ParseError, Hl7Encoding, Hl7ParseOptions, Hl7Batch, Hl7ErrorCode } from './parser.ts';
 export { buildAck, type AckCode, type AckOptions } from './ack.ts';
-export { convertMessage, type Hl7ConvertOptions } from './convert.ts';
+export { convertMessage, patientOfMessage, type Hl7ConvertOptions } from './convert.ts';
 
 export type ConvertHl7v2Options = Hl7ConvertOptions & Hl7ParseOptions;
 

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { convertHl7v2Batch } from '../../../src/documents/hl7v2/index.ts';
+import { convertHl7v2Batch, convertMessage, isHl7Error, parseHl7v2Batch, patientOfMessage } from '../../../src/documents/hl7v2/index.ts';
 import { CORPUS, compareSample, samplesWithExpected } from './expected-compare.ts';
 
 function walk(dir: string, out: string[] = []): string[] {
@@ -38,6 +38,23 @@ describe('HL7 v2 corpus', { skip: !present && 'corpus folder absent' }, () => {
       assert.ok(results.some((r) => r.bundle.entry.length > 0), `${f}: no resources`);
     }
     assert.ok(messages >= 62);
+  });
+
+  test('patientOfMessage (feed routing) gives the same demographics as the full conversion', () => {
+    // PD1 and later segments add care relationships (generalPractitioner …), not demographics.
+    const demographics = (p: any) => p && { identifier: p.identifier, name: p.name, gender: p.gender, birthDate: p.birthDate, address: p.address, telecom: p.telecom, multipleBirth: p.multipleBirthInteger ?? p.multipleBirthBoolean };
+    let compared = 0;
+    for (const f of walk(CORPUS)) {
+      const batch = parseHl7v2Batch(readFileSync(f, 'utf8'));
+      if ('kind' in batch) continue;
+      for (const msg of batch.messages) {
+        if (isHl7Error(msg)) continue;
+        const full = convertMessage(msg, { idNamespace: 'route', validate: false }).bundle.entry.find((e) => e.resource.resourceType === 'Patient')?.resource;
+        assert.deepEqual(demographics(patientOfMessage(msg, { idNamespace: 'route', validate: false })), demographics(full), f);
+        compared++;
+      }
+    }
+    assert.ok(compared >= 62);
   });
 
   // Clinical and administrative types we commit to matching; message metadata (MessageHeader,
