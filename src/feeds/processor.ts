@@ -100,7 +100,7 @@ export class FeedProcessor {
         content: doc.content ?? row.body,
         ...(doc.typeCode ? { typeCode: doc.typeCode, typeDisplay: doc.typeDisplay } : {}),
         date: doc.date ?? row.received_at.toISOString(),
-      }, converted, ns, hooks ?? {});
+      }, converted, ns, { ...hooks, validated: true });
       result.targets.push({ builderId: t.builderId, patientId: t.patientId });
       result.written += counts.written;
       result.unchanged += counts.unchanged;

@@ -70,8 +70,9 @@ export interface ImportHooks {
   /** inside the transaction, after the locks: drop converted resources that must not be written */
   filter?: (tx: Queryable, resources: FhirResource[]) => Promise<FhirResource[]>;
   /**
-   * The converter already validated every resource it returned (C-CDA does, by contract): the importer and the
-   * store do not validate them again. Otherwise the importer validates each one and drops (and counts) the invalid.
+   * The converter already validated every resource it returned (every converter does unless called with
+   * `validate: false`; the ones it dropped are in its stats): the importer and the store do not validate them
+   * again. Otherwise the importer validates each one and drops (and counts) the invalid.
    */
   validated?: boolean;
 }

@@ -147,7 +147,7 @@ export class HistoryRunner {
               errors.push(`lab result ${r.id}: could not be transformed (${result.outcome.issue[0]?.diagnostics ?? 'unknown error'})`);
               continue;
             }
-            await importOrFail(r.id, () => importDocument(this.db, this.store, ctx, job.patient_id, { source: service, documentId: `${service}:${r.id}`, contentType: r.contentType, content: r.message, typeCode: '11502-2', typeDisplay: 'Laboratory report', ...(r.date ? { date: r.date } : {}) }, result, ns));
+            await importOrFail(r.id, () => importDocument(this.db, this.store, ctx, job.patient_id, { source: service, documentId: `${service}:${r.id}`, contentType: r.contentType, content: r.message, typeCode: '11502-2', typeDisplay: 'Laboratory report', ...(r.date ? { date: r.date } : {}) }, result, ns, { validated: true }));
           }
         }
       } else if (pharmacy) {
@@ -163,7 +163,7 @@ export class HistoryRunner {
             // message envelope (ids and timestamps differ on every request).
             const body = /<Body[\s>][\s\S]*<\/Body>/.exec(h.xml)?.[0] ?? h.xml;
             const documentId = `${service}:rxhistory:${createHash('sha256').update(body).digest('hex').slice(0, 32)}`;
-            await importOrFail(documentId, () => importDocument(this.db, this.store, ctx, job.patient_id, { source: service, documentId, contentType: 'application/xml', content: h.xml, typeCode: '10160-0', typeDisplay: 'History of Medication use Narrative' }, result, ns));
+            await importOrFail(documentId, () => importDocument(this.db, this.store, ctx, job.patient_id, { source: service, documentId, contentType: 'application/xml', content: h.xml, typeCode: '10160-0', typeDisplay: 'History of Medication use Narrative' }, result, ns, { validated: true }));
           }
         }
       } else if (ehr) {
