@@ -154,6 +154,16 @@ describe('comparison', () => {
     assert.ok(cmp({ ...base, ssn: '123-45-6780' }, { ...base, ssn: '321-54-0876' }).reasons.includes('different SSN'));
   });
 
+  test('e-mail typos: a dropped or doubled @, a dropped digit; another number is another account', () => {
+    const level = (x: string, y: string): string | undefined =>
+      compare(compileModel(defaultMatchModel()), normalizeRecord({ email: x }), normalizeRecord({ email: y })).fieldComparisons.find((f) => f.field === 'email')?.level;
+    assert.equal(level('oliverjones82bond.biz', 'oliverjones82@bond.biz'), 'fuzzy');
+    assert.equal(level('f@b@reese.com', 'fb@reese.com'), 'fuzzy');
+    assert.equal(level('oliverjones82bond.biz', 'oliverjones83@bond.biz'), 'disagree');
+    assert.equal(level('poppy.foxo3@rivera.c6m', 'poppy.fox63@rivera.com'), 'weak');
+    assert.equal(level('poppy.fox64@rivera.com', 'poppy.fox63@rivera.com'), 'disagree');
+  });
+
   test('weights come from the model file, not code', () => {
     const model = defaultMatchModel();
     model.comparisons.email.exact = { m: 0.5, u: 0.5 };

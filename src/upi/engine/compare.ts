@@ -204,6 +204,9 @@ function phoneLevel(a: string, b: string): number {
 function emailLevel(a: string, b: string): number {
   if (a === '' || b === '') return MISSING;
   if (a === b) return 0;
+  // An address typed without its '@' (or with it doubled) is one dropped or extra keystroke; without a single
+  // '@' there is no mailbox/domain split to compare, so only that keystroke is forgiven.
+  if (!hasOneAt(a) || !hasOneAt(b)) return a.replace(/@/g, '') === b.replace(/@/g, '') ? 1 : 3;
   // Mailbox names derive from personal names: the same mailbox at another domain is a namesake's
   // account, and another number ("jo.smith17" / "jo.smith") another account, often a relative's.
   // Short mailboxes ("aw@", "tw@") are initials: one changed letter is another person.
@@ -219,10 +222,22 @@ function emailLevel(a: string, b: string): number {
   // "weak": heavier corruption — mailbox names within the budget (plus one), a dropped digit at
   // most, domains alike (Jaro–Winkler ≥ 0.88, Splink's email threshold). Its weight is whatever
   // EM makes of it.
-  const digitsCompatible = da === db || (da !== '' && db !== '' && Math.abs(da.length - db.length) === 1 && (da.startsWith(db) || db.startsWith(da)));
+  const digitsCompatible = da === db || oneDigitDropped(da, db) || oneDigitDropped(db, da);
   if (digitsCompatible && shortest >= 4 && localEdits <= localBudget + 1 &&
     jaroWinkler(a.slice(la.length + 1), b.slice(lb.length + 1)) >= 0.88) return 2;
   return 3;
+}
+
+function hasOneAt(s: string): boolean {
+  const at = s.indexOf('@');
+  return at > 0 && at === s.lastIndexOf('@');
+}
+
+/** `short` is `long` with one digit left out (anywhere: "63" → "3" or "6"), a dropped keystroke. */
+function oneDigitDropped(long: string, short: string): boolean {
+  if (short === '' || long.length !== short.length + 1) return false;
+  for (let i = 0; i < long.length; i++) if (long.slice(0, i) + long.slice(i + 1) === short) return true;
+  return false;
 }
 
 function ssnLevel(a: string, b: string): number {
