@@ -10,7 +10,7 @@ import type { Hl7Field, Hl7Message, Hl7Segment } from './parser.ts';
 // tsx runs these modules as CommonJS, where every use of an imported binding goes through two property
 // getters; the data-type helpers are called hundreds of times per message, so they are read once here.
 const {
-  address, clean, cleanCode, codeableConcept, codeSystemUri, contactPoint, hdSystem, humanName, identifierFromCx, namespaceUri, num, parseTs,
+  address, clean, cleanCode, codeableConcept, codeSystemUri, contactPoint, fhirZone, hdSystem, humanName, identifierFromCx, namespaceUri, num, parseTs,
   practitionerParts, tableConcept, tzOf,
 } = dt;
 
@@ -138,7 +138,7 @@ const PATIENT_SEGMENTS = new Set(['PID', 'PD1', 'MRG', 'IN2', 'DB1', 'GT1', 'PDA
 function newContext(msg: Hl7Message, options: Hl7ConvertOptions): Context {
   const controlId = msg.controlId ?? `${msg.msh.raw(7)}|${msg.msh.raw(3)}`;
   return {
-    msg, c: new ResourceCollector(options), tz: tzOf(msg.msh.get(7)) ?? options.defaultTimezone, event: msg.triggerEvent, controlId, last: 'other', counter: 0, memo: new Map(),
+    msg, c: new ResourceCollector(options), tz: tzOf(msg.msh.get(7)) ?? fhirZone(options.defaultTimezone), event: msg.triggerEvent, controlId, last: 'other', counter: 0, memo: new Map(),
   };
 }
 
@@ -162,6 +162,15 @@ function dateTime(ctx: Context, v: string | undefined): string | undefined {
 function reps(seg: Hl7Segment, n: number): Hl7Field[] {
   return seg.reps(n);
 }
+
+/** Period from two sanitised dateTimes, with only the bounds that exist; undefined without either. */
+function period(start: string | undefined, end: string | undefined): Json | undefined {
+  if (start === undefined) return end === undefined ? undefined : { end };
+  return end === undefined ? { start } : { start, end };
+}
+
+/** positiveInt / integer ranges: R4 integers are 32-bit. */
+const MAX_INT = 2147483647;
 
 /**
  * The reference a builder made for the same raw field earlier in this message (a practitioner, place or
@@ -331,7 +340,8 @@ function patient(ctx: Context, seg: Hl7Segment): void {
     return n;
   })].filter((x) => x !== undefined);
   const birth = parseTs(seg.get(7), ctx.tz);
-  const r: FhirResource = { resourceType: 'Patient', identifier: ids, active: true, name: names };
+  // Valid by construction (see ResourceCollector.add): every value below comes from a sanitiser or a table.
+  const r: FhirResource = { resourceType: 'Patient', id: '', identifier: ids, active: true, name: names };
   const gender = GENDER[(seg.get(8) ?? '').toUpperCase()];
   if (gender !== undefined) r.gender = gender;
   if (birth !== undefined) r.birthDate = birth.date;
@@ -361,21 +371,21 @@ function patient(ctx: Context, seg: Hl7Segment): void {
   r.extension = ext;
   const multiple = seg.get(24);
   const order = num(seg.get(25));
-  if (order !== undefined && Number.isInteger(order) && order > 0 && order <= 2147483647) r.multipleBirthInteger = order;
+  if (order !== undefined && Number.isInteger(order) && order > 0 && order <= MAX_INT) r.multipleBirthInteger = order;
   else if (multiple === 'Y' || multiple === 'N') r.multipleBirthBoolean = multiple === 'Y';
   const deathTime = parseTs(seg.get(29), ctx.tz);
   if (deathTime !== undefined) r.deceasedDateTime = deathTime.dateTime;
   else if (seg.get(30) === 'Y' || seg.get(30) === 'N') r.deceasedBoolean = seg.get(30) === 'Y';
   ctx.patientKey = key;
-  ctx.patientRef = ctx.c.add(key, r);
+  ctx.patientRef = ctx.c.add(key, r, true);
   // PID-21 mother's identifier: the mother as a RelatedPerson (newborn registrations).
   const motherIds = reps(seg, 21).map((f) => identifierFromCx(f)).filter((x) => x !== undefined);
   if (motherIds.length > 0) {
     ctx.c.add(`${key}|mother|${seg.raw(21)}`, {
-      resourceType: 'RelatedPerson', active: true, patient: { reference: ctx.patientRef }, identifier: motherIds,
+      resourceType: 'RelatedPerson', id: '', active: true, patient: { reference: ctx.patientRef }, identifier: motherIds,
       relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'MTH', display: 'mother' }] }],
       name: mothersMaiden !== undefined ? [{ ...mothersMaiden, use: 'maiden' }] : undefined,
-    });
+    }, true);
   }
   ctx.accountRef = undefined;
   const account = identifierFromCx(seg.field(18), seg.get(18, 5) ?? 'AN');
@@ -440,9 +450,9 @@ function merge(ctx: Context, seg: Hl7Segment): void {
   if (key === ctx.patientKey) return;
   const names = reps(seg, 7).map((f) => humanName(f)).filter((x) => x !== undefined);
   const oldRef = ctx.c.add(key, {
-    resourceType: 'Patient', identifier: ids.length > 0 ? ids : [acct], active: false, name: names,
+    resourceType: 'Patient', id: '', identifier: ids.length > 0 ? ids : [acct], active: false, name: names,
     link: [{ other: { reference: ctx.patientRef }, type: 'replaced-by' }],
-  });
+  }, true);
   const survivor = ctx.c.get(ctx.patientRef);
   if (survivor !== undefined) survivor.link = [...((survivor.link as Json[] | undefined) ?? []), { other: { reference: oldRef }, type: 'replaces' }];
   // The same merge as a Linkage, for consumers that follow Linkage rather than Patient.link.
@@ -460,23 +470,22 @@ function nextOfKin(ctx: Context, seg: Hl7Segment): void {
   if (names.length === 0 && orgName === undefined && relationship.length === 0) return;
   const telecom = [...reps(seg, 5).map((f) => contactPoint(f, 'home')), ...reps(seg, 6).map((f) => contactPoint(f, 'work')), ...reps(seg, 31).map((f) => contactPoint(f))].filter((x) => x !== undefined);
   const r: FhirResource = {
-    resourceType: 'RelatedPerson', active: true, patient: { reference: ctx.patientRef }, relationship, name: names,
+    resourceType: 'RelatedPerson', id: '', active: true, patient: { reference: ctx.patientRef }, relationship, name: names,
     telecom, address: reps(seg, 4).map((f) => address(f)).filter((x) => x !== undefined),
   };
   const gender = GENDER[(seg.get(15) ?? '').toUpperCase()];
   if (gender !== undefined) r.gender = gender;
   const birth = parseTs(seg.get(16), ctx.tz);
   if (birth !== undefined) r.birthDate = birth.date;
-  const start = parseTs(seg.get(8), ctx.tz)?.dateTime;
-  const end = parseTs(seg.get(9), ctx.tz)?.dateTime;
-  if (start !== undefined || end !== undefined) r.period = { start, end };
+  const nkPeriod = period(parseTs(seg.get(8), ctx.tz)?.dateTime, parseTs(seg.get(9), ctx.tz)?.dateTime);
+  if (nkPeriod !== undefined) r.period = nkPeriod;
   const lang = codeableConcept(seg.field(20), 'urn:ietf:bcp:47');
   if (lang !== undefined) r.communication = [{ language: lang }];
   if (names.length === 0 && orgName !== undefined) r.name = [{ text: orgName }];
   const id = identifierFromCx(seg.field(12)) ?? identifierFromCx(seg.field(33));
   if (id !== undefined) r.identifier = [id];
   const key = `${ctx.patientKey}|nk1|${seg.raw(1) || ''}|${seg.raw(2)}|${seg.raw(3)}`;
-  ctx.c.add(key, r);
+  ctx.c.add(key, r, true);
 }
 
 // ---------------------------------------------------------------- visit
@@ -553,11 +562,11 @@ function visit(ctx: Context, seg: Hl7Segment): void {
   const dest = location(ctx, seg.field(37));
   if (dest !== undefined) hospitalization.destination = { reference: dest };
   const r: FhirResource = {
-    resourceType: 'Encounter', identifier: identifiers, status, class: cls,
+    resourceType: 'Encounter', id: '', identifier: identifiers, status, class: cls,
     type: [tableConcept(seg.get(4), '0007'), tableConcept(seg.get(18), '0018')].filter((x) => x !== undefined),
     serviceType: tableConcept(seg.get(10), '0069'),
     subject: { reference: ctx.patientRef }, participant: participants,
-    period: start !== undefined || end !== undefined ? { start, end } : undefined,
+    period: period(start, end),
     hospitalization, location: locations,
     serviceProvider: organizationRef(organizationFromHd(ctx, ctx.msg.msh.field(4))),
   };
@@ -574,7 +583,7 @@ function visit(ctx: Context, seg: Hl7Segment): void {
   }
   if (ctx.accountRef !== undefined) r.account = [{ reference: ctx.accountRef }];
   const key = visitNumber !== undefined ? `vn|${String(visitNumber.system ?? '')}|${String(visitNumber.value)}` : `msg|${ctx.controlId}|${ctx.patientKey}|pv1|${++ctx.counter}`;
-  ctx.encounterRef = ctx.c.add(key, r);
+  ctx.encounterRef = ctx.c.add(key, r, true);
   ctx.last = 'visit';
 }
 
@@ -621,7 +630,7 @@ function diagnosis(ctx: Context, seg: Hl7Segment): void {
   const typeCode = cleanCode(seg.get(6))?.toUpperCase();
   const recorded = dateTime(ctx, seg.get(5)) ?? dateTime(ctx, seg.get(19));
   const r: FhirResource = {
-    resourceType: 'Condition',
+    resourceType: 'Condition', id: '',
     clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
     category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'encounter-diagnosis', display: 'Encounter Diagnosis' }] }],
     code, subject: { reference: ctx.patientRef },
@@ -633,7 +642,7 @@ function diagnosis(ctx: Context, seg: Hl7Segment): void {
   const identifier = clean(seg.get(20, 1));
   if (identifier !== undefined) r.identifier = [{ value: identifier }];
   const key = `${ctx.patientKey}|dg1|${identifier ?? `${seg.raw(3)}|${seg.raw(5)}|${seg.raw(6)}`}`;
-  const ref = ctx.c.add(key, r);
+  const ref = ctx.c.add(key, r, true);
   if (ctx.encounterRef !== undefined) {
     const e = ctx.c.get(ctx.encounterRef);
     if (e !== undefined) {
@@ -642,7 +651,7 @@ function diagnosis(ctx: Context, seg: Hl7Segment): void {
       if (use !== undefined) d.use = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/diagnosis-role', code: use[0], display: use[1] }], text: DIAGNOSIS_TYPE_TEXT[typeCode!] };
       else if (typeCode !== undefined) d.use = { coding: [{ system: `${V2}0052`, code: typeCode }] };
       const rank = num(seg.get(15));
-      if (rank !== undefined && Number.isInteger(rank) && rank >= 1) d.rank = rank;
+      if (rank !== undefined && Number.isInteger(rank) && rank >= 1 && rank <= MAX_INT) d.rank = rank;
       const list = (e.diagnosis as Json[] | undefined) ?? [];
       if (!list.some((x) => (x.condition as Json).reference === ref)) list.push(d);
       e.diagnosis = list;
@@ -662,7 +671,7 @@ function allergy(ctx: Context, seg: Hl7Segment): void {
   if (manifestations.length > 0) reaction.manifestation = manifestations;
   if (ALLERGY_SEVERITY[severityCode] !== undefined && manifestations.length > 0) reaction.severity = ALLERGY_SEVERITY[severityCode];
   const r: FhirResource = {
-    resourceType: 'AllergyIntolerance',
+    resourceType: 'AllergyIntolerance', id: '',
     clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] },
     // Table 0127: MC is a miscellaneous contraindication (an intolerance); the other types are allergies.
     type: typeCode === 'MC' ? 'intolerance' : ALLERGY_CATEGORY[typeCode] !== undefined ? 'allergy' : undefined,
@@ -673,7 +682,7 @@ function allergy(ctx: Context, seg: Hl7Segment): void {
     onsetDateTime: dateTime(ctx, seg.get(6)),
     reaction: manifestations.length > 0 ? [reaction] : undefined,
   };
-  ctx.c.add(`${ctx.patientKey}|al1|${seg.raw(3)}`, r);
+  ctx.c.add(`${ctx.patientKey}|al1|${seg.raw(3)}`, r, true);
 }
 
 function coverage(ctx: Context, seg: Hl7Segment): void {
@@ -684,11 +693,11 @@ function coverage(ctx: Context, seg: Hl7Segment): void {
   if (companyIds.length > 0 || companyName !== undefined) {
     const key = companyIds.length > 0 ? `payer|${String(companyIds[0]!.system ?? '')}|${String(companyIds[0]!.value)}` : `payer|name|${companyName}`;
     payor = ctx.c.add(key, {
-      resourceType: 'Organization', active: true, identifier: companyIds, name: companyName,
+      resourceType: 'Organization', id: '', active: true, identifier: companyIds, name: companyName,
       type: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/organization-type', code: 'ins', display: 'Insurance Company' }] }],
       address: reps(seg, 5).map((f) => address(f)).filter((x) => x !== undefined),
       telecom: reps(seg, 7).map((f) => contactPoint(f, 'work')).filter((x) => x !== undefined),
-    });
+    }, true);
   }
   const relCode = (seg.get(17) ?? '').toUpperCase();
   const relationship = SUBSCRIBER_RELATIONSHIP[relCode];
@@ -697,42 +706,42 @@ function coverage(ctx: Context, seg: Hl7Segment): void {
     const names = reps(seg, 16).map((f) => humanName(f)).filter((x) => x !== undefined);
     if (names.length > 0) {
       const r: FhirResource = {
-        resourceType: 'RelatedPerson', active: true, patient: { reference: ctx.patientRef }, name: names,
-        relationship: relCode !== '' ? [tableConcept(relCode, '0063')] : undefined,
+        resourceType: 'RelatedPerson', id: '', active: true, patient: { reference: ctx.patientRef }, name: names,
+        relationship: tableConceptList(relCode, '0063'),
         birthDate: parseTs(seg.get(18), ctx.tz)?.date,
         address: reps(seg, 19).map((f) => address(f)).filter((x) => x !== undefined),
       };
       const g = GENDER[(seg.get(43) ?? '').toUpperCase()];
       if (g !== undefined) r.gender = g;
-      subscriber = ctx.c.add(`${ctx.patientKey}|insured|${seg.raw(16)}|${seg.raw(18)}`, r);
+      subscriber = ctx.c.add(`${ctx.patientKey}|insured|${seg.raw(16)}|${seg.raw(18)}`, r, true);
     }
   }
   const policy = clean(seg.get(36));
   const insuredId = identifierFromCx(seg.field(49));
   const classes: Json[] = [];
   const group = clean(seg.get(8));
-  if (group !== undefined) classes.push({ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/coverage-class', code: 'group' }] }, value: group, name: clean(seg.get(9)) });
+  if (group !== undefined) classes.push(coverageClass('group', group, clean(seg.get(9))));
   const plan = clean(seg.get(2, 1));
-  if (plan !== undefined) classes.push({ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/coverage-class', code: 'plan' }] }, value: plan, name: clean(seg.get(2, 2)) });
+  if (plan !== undefined) classes.push(coverageClass('plan', plan, clean(seg.get(2, 2))));
   const start = parseTs(seg.get(12), ctx.tz)?.dateTime;
   const end = parseTs(seg.get(13), ctx.tz)?.dateTime;
   const identifiers: Json[] = [];
   if (policy !== undefined) identifiers.push({ type: { coding: [{ system: `${V2}0203`, code: 'MB', display: 'Member Number' }] }, value: policy });
   const r: FhirResource = {
-    resourceType: 'Coverage', status: 'active', identifier: identifiers,
+    resourceType: 'Coverage', id: '', status: 'active', identifier: identifiers,
     type: tableConcept(seg.get(15), '0086', clean(seg.get(15, 2))),
     subscriber: subscriber !== undefined ? { reference: subscriber } : undefined,
     subscriberId: clean(insuredId?.value as string | undefined) ?? policy,
     beneficiary: { reference: ctx.patientRef },
     relationship: relationship !== undefined ? { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/subscriber-relationship', code: relationship }] } : undefined,
-    period: start !== undefined || end !== undefined ? { start, end } : undefined,
+    period: period(start, end),
     payor: [{ reference: payor ?? ctx.patientRef }],
     class: classes,
     order: undefined,
   };
   const order = num(seg.get(1));
-  if (order !== undefined && Number.isInteger(order) && order >= 1) r.order = order;
-  ctx.c.add(`${ctx.patientKey}|in1|${policy ?? ''}|${seg.raw(3)}|${seg.raw(1)}|${group ?? ''}`, r);
+  if (order !== undefined && Number.isInteger(order) && order >= 1 && order <= MAX_INT) r.order = order;
+  ctx.c.add(`${ctx.patientKey}|in1|${policy ?? ''}|${seg.raw(3)}|${seg.raw(1)}|${group ?? ''}`, r, true);
 }
 
 function procedure(ctx: Context, seg: Hl7Segment): void {
@@ -751,7 +760,7 @@ function procedure(ctx: Context, seg: Hl7Segment): void {
   add(12, 'procedure practitioner');
   const identifier = clean(seg.get(19, 1));
   const r: FhirResource = {
-    resourceType: 'Procedure', status: 'completed', code, subject: { reference: ctx.patientRef },
+    resourceType: 'Procedure', id: '', status: 'completed', code, subject: { reference: ctx.patientRef },
     identifier: identifier !== undefined ? [{ value: identifier }] : undefined,
     encounter: ctx.encounterRef !== undefined ? { reference: ctx.encounterRef } : undefined,
     performedDateTime: dateTime(ctx, seg.get(5)),
@@ -759,7 +768,7 @@ function procedure(ctx: Context, seg: Hl7Segment): void {
     category: tableConcept(seg.get(6), '0230'),
     reasonCode: codeableConcept(seg.field(15)) !== undefined ? [codeableConcept(seg.field(15))] : undefined,
   };
-  ctx.c.add(`${ctx.patientKey}|pr1|${identifier ?? `${seg.raw(3)}|${seg.raw(5)}`}`, r);
+  ctx.c.add(`${ctx.patientKey}|pr1|${identifier ?? `${seg.raw(3)}|${seg.raw(5)}`}`, r, true);
 }
 
 function role(ctx: Context, seg: Hl7Segment): void {
@@ -775,21 +784,21 @@ function role(ctx: Context, seg: Hl7Segment): void {
     const loc = location(ctx, seg.field(13));
     const specialty = codeableConcept(seg.field(9));
     ctx.c.add(`rol|${ref}|${seg.raw(3)}|${seg.raw(5)}|${seg.raw(14)}`, {
-      resourceType: 'PractitionerRole', active: end === undefined ? true : undefined,
+      resourceType: 'PractitionerRole', id: '', active: end === undefined ? true : undefined,
       practitioner: { reference: ref }, code: roleCode !== undefined ? [roleCode] : undefined,
-      period: start !== undefined || end !== undefined ? { start, end } : undefined,
+      period: period(start, end),
       specialty: specialty !== undefined ? [specialty] : undefined,
       organization: org !== undefined ? { reference: org } : undefined,
       location: loc !== undefined ? [{ reference: loc }] : undefined,
       telecom: reps(seg, 12).map((t) => contactPoint(t, 'work')).filter((x) => x !== undefined),
-    });
+    }, true);
     if (ctx.last === 'patient' && ctx.patientRef !== undefined && (code === 'PP' || code === 'PCP' || code === 'FHCP')) {
       const p = ctx.c.get(ctx.patientRef);
       const list = (p?.generalPractitioner as Json[] | undefined) ?? [];
       if (p !== undefined && !list.some((x) => x.reference === ref)) p.generalPractitioner = [...list, { reference: ref }];
     } else if (ctx.last === 'visit' && ctx.encounterRef !== undefined) {
       const e = ctx.c.get(ctx.encounterRef);
-      if (e !== undefined) e.participant = [...((e.participant as Json[] | undefined) ?? []), { type: roleCode !== undefined ? [roleCode] : undefined, individual: { reference: ref } }];
+      if (e !== undefined) e.participant = [...((e.participant as Json[] | undefined) ?? []), roleCode !== undefined ? { type: [roleCode], individual: { reference: ref } } : { individual: { reference: ref } }];
     }
   }
 }
@@ -813,8 +822,8 @@ function observationRequest(ctx: Context, seg: Hl7Segment): void {
   const placer = clean(seg.get(2)) ?? ctx.order?.placer;
   const filler = clean(seg.get(3)) ?? ctx.order?.filler;
   const identifiers: Json[] = [];
-  if (placer !== undefined) identifiers.push({ type: { coding: [{ system: `${V2}0203`, code: 'PLAC' }] }, value: placer, system: hdSystem(seg.get(2, 2), seg.get(2, 3), seg.get(2, 4)) });
-  if (filler !== undefined) identifiers.push({ type: { coding: [{ system: `${V2}0203`, code: 'FILL' }] }, value: filler, system: hdSystem(seg.get(3, 2), seg.get(3, 3), seg.get(3, 4)) });
+  if (placer !== undefined) identifiers.push(orderIdentifier('PLAC', placer, hdSystem(seg.get(2, 2), seg.get(2, 3), seg.get(2, 4))));
+  if (filler !== undefined) identifiers.push(orderIdentifier('FILL', filler, hdSystem(seg.get(3, 2), seg.get(3, 3), seg.get(3, 4))));
   const status = REPORT_STATUS[(seg.get(25) ?? '').toUpperCase()] ?? 'unknown';
   const interpreters = reps(seg, 32).map((f) => {
     const ref = interpreter(ctx, f);
@@ -829,7 +838,7 @@ function observationRequest(ctx: Context, seg: Hl7Segment): void {
   const effectiveEnd = dateTime(ctx, seg.get(8));
   const category = tableConcept(seg.get(24), '0074');
   const r: FhirResource = {
-    resourceType: 'DiagnosticReport', identifier: identifiers, status,
+    resourceType: 'DiagnosticReport', id: '', identifier: identifiers, status,
     category: category !== undefined ? [category] : undefined, code,
     subject: { reference: ctx.patientRef },
     encounter: ctx.encounterRef !== undefined ? { reference: ctx.encounterRef } : undefined,
@@ -841,7 +850,7 @@ function observationRequest(ctx: Context, seg: Hl7Segment): void {
   // accountable one, so it stands in as resultsInterpreter.
   if (ordering !== undefined && interpreters.length === 0) r.resultsInterpreter = [{ reference: ordering }];
   const key = filler !== undefined || placer !== undefined ? `obr|${filler ?? ''}|${placer ?? ''}|${seg.raw(4)}` : `msg|${ctx.controlId}|obr|${seg.raw(1)}|${++ctx.counter}`;
-  ctx.reportRef = ctx.c.add(key, r);
+  ctx.reportRef = ctx.c.add(key, r, true);
   ctx.last = 'report';
 }
 
@@ -855,10 +864,10 @@ function interpreter(ctx: Context, f: Hl7Field): string | undefined {
   if (givens.length > 0) name.given = givens;
   if (prefix !== undefined) name.prefix = [prefix];
   if (suffix !== undefined) name.suffix = [suffix];
-  const r: FhirResource = { resourceType: 'Practitioner' };
+  const r: FhirResource = { resourceType: 'Practitioner', id: '' };
   if (id !== undefined) r.identifier = [{ value: id }];
   if (family !== undefined || givens.length > 0) r.name = [name];
-  return ctx.c.add(id !== undefined ? `id||${id}` : `name|${JSON.stringify([name])}`, r);
+  return ctx.c.add(id !== undefined ? `id||${id}` : `name|${JSON.stringify([name])}`, r, true);
 }
 
 function observationValue(ctx: Context, seg: Hl7Segment, r: FhirResource): void {
@@ -924,7 +933,8 @@ function unitOf(f: Hl7Field | undefined): Json {
   const text = clean(f.get(2)) ?? code;
   const sys = (f.get(3) ?? '').toUpperCase();
   if (code === undefined) return text !== undefined ? { unit: text } : {};
-  if (sys === 'UCUM' || sys === 'ANS+' || sys === 'ISO+') return { unit: text, system: UCUM, code };
+  // A clean value is never empty, so cleanCode (a FHIR code: single inner spaces) is defined too.
+  if (sys === 'UCUM' || sys === 'ANS+' || sys === 'ISO+') return { unit: text, system: UCUM, code: cleanCode(code)! };
   const ucum = UNIT_TO_UCUM[code.toLowerCase()];
   if (ucum !== undefined) return { unit: text, system: UCUM, code: ucum };
   return { unit: text };
@@ -981,7 +991,7 @@ function observation(ctx: Context, seg: Hl7Segment): void {
   const report = ctx.reportRef !== undefined ? ctx.c.get(ctx.reportRef) : undefined;
   const status = OBS_STATUS[statusCode] ?? (report !== undefined ? mapReportToObs(report.status as string) : 'final');
   const r: FhirResource = {
-    resourceType: 'Observation', status, code, subject: { reference: ctx.patientRef },
+    resourceType: 'Observation', id: '', status, code, subject: { reference: ctx.patientRef },
     encounter: ctx.encounterRef !== undefined ? { reference: ctx.encounterRef } : undefined,
   };
   if (report === undefined) r.category = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: looksVital(code) ? 'vital-signs' : 'exam' }] }];
@@ -1021,7 +1031,7 @@ function observation(ctx: Context, seg: Hl7Segment): void {
     r.dataAbsentReason = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'not-performed' }] };
   }
   const base = ctx.reportRef ?? `${ctx.encounterRef ?? ''}|${ctx.patientKey}|${ctx.controlId}`;
-  const ref = ctx.c.add(`${base}|obx|${seg.raw(1)}|${seg.raw(3)}|${seg.raw(4)}|${++ctx.counter}`, r);
+  const ref = ctx.c.add(`${base}|obx|${seg.raw(1)}|${seg.raw(3)}|${seg.raw(4)}|${++ctx.counter}`, r, true);
   if (report !== undefined) report.result = [...((report.result as Json[] | undefined) ?? []), { reference: ref }];
   ctx.observationRef = ref;
   ctx.last = 'observation';
@@ -1117,7 +1127,7 @@ function guarantor(ctx: Context, seg: Hl7Segment): void {
     return;
   }
   const r: FhirResource = {
-    resourceType: 'RelatedPerson', active: true, patient: { reference: ctx.patientRef }, name: names,
+    resourceType: 'RelatedPerson', id: '', active: true, patient: { reference: ctx.patientRef }, name: names,
     identifier: reps(seg, 2).map((f) => identifierFromCx(f)).filter((x) => x !== undefined),
     relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'GUAR', display: 'guarantor' }] }, ...(rel !== undefined ? [tableConcept(rel, '0063')] : [])],
     address: reps(seg, 5).map((f) => address(f)).filter((x) => x !== undefined),
@@ -1125,7 +1135,7 @@ function guarantor(ctx: Context, seg: Hl7Segment): void {
     birthDate: parseTs(seg.get(8), ctx.tz)?.date,
     gender: GENDER[(seg.get(9) ?? '').toUpperCase()],
   };
-  ctx.c.add(`${ctx.patientKey}|gt1|${seg.raw(2)}|${seg.raw(3)}`, r);
+  ctx.c.add(`${ctx.patientKey}|gt1|${seg.raw(2)}|${seg.raw(3)}`, r, true);
 }
 
 const IAM_CATEGORY: Record<string, string> = { DA: 'medication', FA: 'food', EA: 'environment', AA: 'environment', PA: 'environment', LA: 'environment', MA: 'environment', MC: 'medication' };
@@ -1142,7 +1152,7 @@ function allergyIam(ctx: Context, seg: Hl7Segment): void {
   const clinical = seg.get(17) === 'I' || action === 'D' ? 'inactive' : 'active';
   const verification = (seg.get(17) ?? '').toUpperCase();
   const r: FhirResource = {
-    resourceType: 'AllergyIntolerance',
+    resourceType: 'AllergyIntolerance', id: '',
     clinicalStatus: action === 'X' ? undefined : { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: clinical }] },
     verificationStatus: action === 'X'
       ? { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification', code: 'entered-in-error' }] }
@@ -1153,7 +1163,7 @@ function allergyIam(ctx: Context, seg: Hl7Segment): void {
     code, patient: { reference: ctx.patientRef },
     onsetDateTime: parseTs(seg.get(11), ctx.tz)?.dateTime,
     recordedDate: parseTs(seg.get(13), ctx.tz)?.dateTime,
-    reaction: manifestations.length > 0 ? [{ manifestation: manifestations, severity: ALLERGY_SEVERITY[severityCode] }] : undefined,
+    reaction: manifestations.length > 0 ? [reactionOf(manifestations, ALLERGY_SEVERITY[severityCode])] : undefined,
   };
   const id = clean(seg.get(7, 1));
   if (id !== undefined) r.identifier = [{ value: id }];
@@ -1161,10 +1171,10 @@ function allergyIam(ctx: Context, seg: Hl7Segment): void {
   if (reporter.length > 0) {
     const rel = codeableConcept(seg.field(15), `${V2}0063`);
     r.asserter = { reference: ctx.c.add(`${ctx.patientKey}|reporter|${seg.raw(14)}`, {
-      resourceType: 'RelatedPerson', active: true, patient: { reference: ctx.patientRef }, name: reporter, relationship: rel !== undefined ? [rel] : undefined,
-    }) };
+      resourceType: 'RelatedPerson', id: '', active: true, patient: { reference: ctx.patientRef }, name: reporter, relationship: rel !== undefined ? [rel] : undefined,
+    }, true) };
   }
-  ctx.c.add(`${ctx.patientKey}|iam|${id ?? seg.raw(3)}`, r);
+  ctx.c.add(`${ctx.patientKey}|iam|${id ?? seg.raw(3)}`, r, true);
 }
 
 /** PDA: cause of death → Condition; death date/time onto the patient when PID lacks it. */
@@ -1180,12 +1190,35 @@ function deathAndAutopsy(ctx: Context, seg: Hl7Segment): void {
     const code = codeableConcept(f);
     if (code === undefined) continue;
     ctx.c.add(`${ctx.patientKey}|pda|${f.raw}`, {
-      resourceType: 'Condition',
+      resourceType: 'Condition', id: '',
       category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'problem-list-item' }], text: 'Cause of death' }],
       code, subject: { reference: ctx.patientRef }, onsetDateTime: death,
       asserter: organizationRef(practitioner(ctx, seg.field(5))),
-    });
+    }, true);
   }
+}
+
+// ---------------------------------------------------------------- small compact builders
+
+function tableConceptList(code: string, table: string): Json[] | undefined {
+  const cc = tableConcept(code, table);
+  return cc === undefined ? undefined : [cc];
+}
+
+function coverageClass(code: string, value: string, name: string | undefined): Json {
+  const c: Json = { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/coverage-class', code }] }, value };
+  if (name !== undefined) c.name = name;
+  return c;
+}
+
+function orderIdentifier(code: string, value: string, system: string | undefined): Json {
+  const id: Json = { type: { coding: [{ system: `${V2}0203`, code }] }, value };
+  if (system !== undefined) id.system = system;
+  return id;
+}
+
+function reactionOf(manifestation: Json[], severity: string | undefined): Json {
+  return severity === undefined ? { manifestation } : { manifestation, severity };
 }
 
 for (const [name, handler] of [

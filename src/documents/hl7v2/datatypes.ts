@@ -61,12 +61,15 @@ export function isOid(s: string): boolean {
   return s[0] === '0' || s[0] === '1' || s[0] === '2';
 }
 
+/** A FHIR uri: no whitespace at all (R4's `\S*`, so Unicode spaces too) and no control characters. */
 function isUriSafe(s: string): boolean {
+  let ascii = true;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c <= 32 || c === 127) return false;
+    if (c > 127) ascii = false;
   }
-  return true;
+  return ascii || !/\s/.test(s);
 }
 
 /** FHIR `code` values: no leading/trailing whitespace, no double spaces. */
@@ -155,8 +158,16 @@ export function tzOf(ts: string | undefined): string | undefined {
   if (z.length !== 4 || !isDigits(z)) return undefined;
   const hh = Number(z.slice(0, 2));
   const mm = Number(z.slice(2));
-  if (hh > 14 || mm > 59) return undefined;
+  // R4 zones: -13:59 … +13:59 and ±14:00.
+  if (mm > 59 || hh > 14 || (hh === 14 && mm !== 0)) return undefined;
   return `${ts[k]}${z.slice(0, 2)}:${z.slice(2)}`;
+}
+
+const FHIR_TZ = /^(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
+
+/** A zone given by the caller (e.g. "-05:00"), when it is one FHIR accepts. */
+export function fhirZone(tz: string | undefined): string | undefined {
+  return tz !== undefined && FHIR_TZ.test(tz) ? tz : undefined;
 }
 
 function pad2(n: number): string {

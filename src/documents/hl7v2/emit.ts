@@ -11,9 +11,9 @@ export interface EmitOptions {
   idNamespace?: string;
   /**
    * Validate the resources (default true): every resource goes through the store's R4 validator, except
-   * those a builder marks valid by construction (fixed shape, every value from a sanitiser: HL7 v2
-   * Location, Practitioner, Organization, Account, Linkage, EpisodeOfCare), which only get a cheap size
-   * check. 'all' runs the validator on those too; false validates nothing.
+   * those a builder marks valid by construction (fixed shape, every value from a sanitiser: every HL7 v2
+   * resource), which only get a cheap size check. 'all' runs the validator on those too; false validates
+   * nothing.
    */
   validate?: boolean | 'all';
 }
@@ -83,10 +83,13 @@ export class ResourceCollector {
   /**
    * Adds a resource under a natural key and returns its reference. A second resource with the same key
    * is merged into the first (fields the first lacks are taken from the second), so a practitioner or
-   * location named twice in one message becomes one resource. `trusted`: the builder guarantees a valid
-   * and compact resource (constants and sanitised values only, no undefined or empty member, `id: ''`
-   * right after resourceType so the id lands in FHIR's usual place); it stays trusted only while every
-   * merge is trusted. The fuzz test runs these through the validator.
+   * location named twice in one message becomes one resource; a choice element (`deceased[x]`,
+   * `effective[x]` …) keeps the variant the first one has. `trusted`: the builder guarantees a valid resource
+   * whose nested values are compact (constants and sanitised values only, no undefined or empty member below
+   * the top level, `id: ''` right after resourceType so the id lands in FHIR's usual place); top-level members
+   * may be undefined or empty arrays/objects (slots that later segments fill, kept so the member order does
+   * not depend on the segment order) and are dropped in result() without walking the values. It stays
+   * trusted only while every merge is trusted. The corpus and fuzz tests run these through the validator.
    */
   add(key: string, resource: FhirResource, trusted = false): string {
     const id = this.id(resource.resourceType, key);
@@ -98,7 +101,7 @@ export class ResourceCollector {
         const v = resource[k];
         if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
         const cur = existing[k];
-        if (cur === undefined || (Array.isArray(cur) && cur.length === 0)) existing[k] = v;
+        if ((cur === undefined || (Array.isArray(cur) && cur.length === 0)) && !otherChoiceVariant(existing, k)) existing[k] = v;
       }
       return ref;
     }
@@ -138,9 +141,9 @@ export class ResourceCollector {
     const issues = [...this.issues];
     for (const built of this.order) {
       // Converters fill members after adding (diagnoses, results, notes), so compaction happens here, once.
-      // Trusted resources are compact by construction too (their builders write no empty member and put
-      // the id placeholder second), so they are used as built.
-      const r = this.trusted.has(built) ? built : compactResource(built);
+      // Trusted resources are compact by construction below the top level (and put the id placeholder
+      // second): only their top-level slots are looked at.
+      const r = this.trusted.has(built) ? compactTop(built) : compactResource(built);
       let problems: ValidationIssue[] = NONE;
       if (this.validate === 'all' || (this.validate === true && !this.trusted.has(built))) problems = errorsOf(validateResource(r));
       else if (this.validate === true && oversized(r)) problems = [{ severity: 'error', code: 'value', path: r.resourceType, message: 'a string is longer than 1 MiB' }];
@@ -188,6 +191,44 @@ export class ResourceCollector {
 }
 
 const NONE: ValidationIssue[] = [];
+
+// Choice elements the converters write (R4 names): a merge must not add a second variant of one.
+const CHOICE_PREFIXES = ['value', 'effective', 'onset', 'abatement', 'performed', 'deceased', 'multipleBirth', 'occurrence', 'timing', 'serviced'];
+
+/** r already holds another variant of the choice element that key `k` is one variant of. */
+function otherChoiceVariant(r: FhirResource, k: string): boolean {
+  for (const p of CHOICE_PREFIXES) {
+    if (k.length <= p.length || !k.startsWith(p) || k.charCodeAt(p.length) > 90) continue;
+    for (const other in r) if (other !== k && r[other] !== undefined && other.length > p.length && other.startsWith(p) && other.charCodeAt(p.length) <= 90) return true;
+    return false;
+  }
+  return false;
+}
+
+/**
+ * A trusted resource without its empty top-level slots (undefined, empty array, empty object); the resource
+ * itself when it has none. Same result as compactResource for a resource whose nested values are compact.
+ */
+function compactTop(r: FhirResource): FhirResource {
+  let empty = false;
+  for (const k in r) {
+    if (isEmptySlot(r[k])) { empty = true; break; }
+  }
+  if (!empty) return r;
+  const out: FhirResource = { resourceType: r.resourceType, id: r.id };
+  for (const k in r) {
+    if (k === 'resourceType' || k === 'id') continue;
+    const v = r[k];
+    if (!isEmptySlot(v)) out[k] = v;
+  }
+  return out;
+}
+
+function isEmptySlot(v: unknown): boolean {
+  if (v === undefined) return true;
+  if (typeof v !== 'object' || v === null) return false;
+  return Array.isArray(v) ? v.length === 0 : !hasMember(v as Record<string, unknown>);
+}
 
 const SUBJECT_KEYS = ['subject', 'patient', 'beneficiary'];
 
