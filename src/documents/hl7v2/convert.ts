@@ -135,10 +135,20 @@ export function patientOfMessage(msg: Hl7Message, options: Hl7ConvertOptions = {
 
 const PATIENT_SEGMENTS = new Set(['PID', 'PD1', 'MRG', 'IN2', 'DB1', 'GT1', 'PDA']);
 
+/**
+ * The longest string a builder can write from a message of n characters: values are substrings of it
+ * (unescaping never lengthens them), joined with at most two characters per HL7 separator, with constant
+ * prefixes (≤ 64 characters); the two expansions are XML escaping of the visit text (`&` → `&amp;`, 5×) and
+ * percent-encoding of namespace ids (a character above U+07FF → 9). Used to skip the 1 MiB size check.
+ */
+function maxStringLength(n: number): number {
+  return 9 * n + 64;
+}
+
 function newContext(msg: Hl7Message, options: Hl7ConvertOptions): Context {
   const controlId = msg.controlId ?? `${msg.msh.raw(7)}|${msg.msh.raw(3)}`;
   return {
-    msg, c: new ResourceCollector(options), tz: tzOf(msg.msh.get(7)) ?? fhirZone(options.defaultTimezone), event: msg.triggerEvent, controlId, last: 'other', counter: 0, memo: new Map(),
+    msg, c: new ResourceCollector(options, maxStringLength(msg.textLength)), tz: tzOf(msg.msh.get(7)) ?? fhirZone(options.defaultTimezone), event: msg.triggerEvent, controlId, last: 'other', counter: 0, memo: new Map(),
   };
 }
 
@@ -266,6 +276,15 @@ function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefine
   for (const [level, name] of levels) {
     if (name === undefined) continue;
     path += `|${level}=${name}`;
+    // Another field of this message may name the same place (same path, so the same content: the facility's
+    // also depends on its universal id): built once, as add() would only merge identical content.
+    const seen = level === 'facility' ? `LL${path}|${f.get(4, 2) ?? ''}|${f.get(4, 3) ?? ''}` : `LL${path}`;
+    const known = ctx.memo.get(seen);
+    if (known !== undefined) {
+      parent = known;
+      last = known;
+      continue;
+    }
     const [code, display] = PHYSICAL_TYPE[level]!;
     const r: FhirResource = {
       resourceType: 'Location', id: '', status: 'active', name, mode: 'instance',
@@ -278,6 +297,7 @@ function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefine
     }
     if (parent !== undefined) r.partOf = { reference: parent };
     parent = ctx.c.add(path, r, true);
+    ctx.memo.set(seen, parent);
     last = parent;
   }
   if (last !== undefined && description !== undefined) {

@@ -61,7 +61,11 @@ export class ResourceCollector {
   /** Resources added only by builders whose output is valid by construction. */
   private readonly trusted = new Set<FhirResource>();
 
-  constructor(options: EmitOptions = {}) {
+  /**
+   * `maxStringLength`: an upper bound on the length of any string the builders can write (HL7 v2: 9× the
+   * message, see convertMessage); below 1 MiB the size check of trusted resources is skipped.
+   */
+  constructor(options: EmitOptions = {}, private readonly maxStringLength = Infinity) {
     this.hasher = hasherFor(options.idNamespace ?? 'tessera');
     this.validate = options.validate ?? true;
   }
@@ -146,7 +150,7 @@ export class ResourceCollector {
       const r = this.trusted.has(built) ? compactTop(built) : compactResource(built);
       let problems: ValidationIssue[] = NONE;
       if (this.validate === 'all' || (this.validate === true && !this.trusted.has(built))) problems = errorsOf(validateResource(r));
-      else if (this.validate === true && oversized(r)) problems = [{ severity: 'error', code: 'value', path: r.resourceType, message: 'a string is longer than 1 MiB' }];
+      else if (this.validate === true && this.maxStringLength > MAX_STRING && oversized(r)) problems = [{ severity: 'error', code: 'value', path: r.resourceType, message: 'a string is longer than 1 MiB' }];
       if (problems.length > 0) {
         goneRefs.push(`${r.resourceType}/${r.id}`);
         dropped++;

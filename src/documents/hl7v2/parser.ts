@@ -172,6 +172,8 @@ export class Hl7Message {
     readonly encoding: Hl7Encoding,
     /** Lines that were skipped as not being segments (with 'skip' mode). */
     readonly warnings: string[],
+    /** Characters of the message's lines (an upper bound on what any value read from it can hold). */
+    readonly textLength = Infinity,
   ) {}
 
   get msh(): Hl7Segment {
@@ -308,8 +310,10 @@ export function parseLines(lines: string[], first: number, options: Hl7ParseOpti
   if (last - first > MAX_SEGMENTS) return fail('too-many-segments', `more than ${MAX_SEGMENTS} segments`);
   const segments: Hl7Segment[] = [];
   const warnings: string[] = [];
+  let textLength = 0;
   for (let i = first; i < last; i++) {
     const line = lines[i]!;
+    textLength += line.length + 1;
     if (!isSegmentId(line, enc.field)) {
       if (options.badSegments === 'error') return fail('bad-segment', `line ${i + 1} is not a segment: ${JSON.stringify(line.slice(0, 40))}`, i + 1);
       warnings.push(`line ${i + 1} skipped, not a segment: ${JSON.stringify(line.slice(0, 40))}`);
@@ -326,7 +330,7 @@ export function parseLines(lines: string[], first: number, options: Hl7ParseOpti
     }
     segments.push(new Hl7Segment(name, fields, enc, i + 1));
   }
-  const msg = new Hl7Message(segments, enc, warnings);
+  const msg = new Hl7Message(segments, enc, warnings, textLength);
   if (msg.messageCode === undefined) return fail('bad-segment', 'MSH-9 (message type) is empty', first + 1);
   return msg;
 }
