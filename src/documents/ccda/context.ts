@@ -65,7 +65,7 @@ export class IdHasher {
   private readonly prefixes = new Map<string, Int32Array>();
   constructor(private readonly a: string) {}
 
-  id(b: string, c: string): string {
+  private prefix(b: string): Int32Array {
     let st = this.prefixes.get(b);
     if (st === undefined) {
       h1 = 0x9747b28c; h2 = 0x85ebca6b; h3 = 0xc2b2ae35; h4 = 0x27d4eb2f;
@@ -77,6 +77,11 @@ export class IdHasher {
       st = Int32Array.of(h1, h2, h3, h4);
       this.prefixes.set(b, st);
     }
+    return st;
+  }
+
+  id(b: string, c: string): string {
+    const st = this.prefix(b);
     // step() inlined over local lanes: the module-level lanes are context slots, read and written per char.
     let l1 = st[0]!, l2 = st[1]!, l3 = st[2]!, l4 = st[3]!;
     for (let i = 0; i < c.length; i++) {
@@ -91,6 +96,44 @@ export class IdHasher {
     h1 = l1; h2 = l2; h3 = l3; h4 = l4;
     return formatId(this.a.length + b.length + c.length + 2);
   }
+
+  /**
+   * Incremental form of id() for keys built by appending (a place hierarchy: `|facility=…|building=…`):
+   * `finish(extend(extend(start(b), x), y))` is `id(b, x + y)`, and each state can be extended again, so a
+   * key that extends another is not hashed from its start.
+   */
+  start(b: string): IdState {
+    const st = this.prefix(b);
+    return { l1: st[0]!, l2: st[1]!, l3: st[2]!, l4: st[3]!, n: this.a.length + b.length + 2 };
+  }
+
+  extend(st: IdState, c: string): IdState {
+    let l1 = st.l1, l2 = st.l2, l3 = st.l3, l4 = st.l4;
+    for (let i = 0; i < c.length; i++) {
+      let k = Math.imul(c.charCodeAt(i), 0xcc9e2d51);
+      k = (k << 15) | (k >>> 17);
+      k = Math.imul(k, 0x1b873593);
+      l1 ^= k; l1 = (l1 << 13) | (l1 >>> 19); l1 = (Math.imul(l1, 5) + 0xe6546b64) | 0;
+      l2 ^= k; l2 = (l2 << 15) | (l2 >>> 17); l2 = (Math.imul(l2, 5) + 0x561ccd1b) | 0;
+      l3 ^= k; l3 = (l3 << 17) | (l3 >>> 15); l3 = (Math.imul(l3, 5) + 0x0bcaa747) | 0;
+      l4 ^= k; l4 = (l4 << 19) | (l4 >>> 13); l4 = (Math.imul(l4, 5) + 0x96cd1c35) | 0;
+    }
+    return { l1, l2, l3, l4, n: st.n + c.length };
+  }
+
+  finish(st: IdState): string {
+    h1 = st.l1; h2 = st.l2; h3 = st.l3; h4 = st.l4;
+    return formatId(st.n);
+  }
+}
+
+/** Lanes of IdHasher after some characters, and how many were hashed. */
+export interface IdState {
+  readonly l1: number;
+  readonly l2: number;
+  readonly l3: number;
+  readonly l4: number;
+  readonly n: number;
 }
 
 /** deterministicId(a, b, c) without the rest-parameter array. */

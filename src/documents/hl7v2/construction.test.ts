@@ -187,3 +187,19 @@ describe('HL7 v2 resources valid by construction', () => {
     assert.deepEqual((noZone.bundle.entry.find((x) => x.resource.resourceType === 'Encounter')!.resource as J).period, { start: '2024-03-01' });
   });
 });
+
+describe('incremental ids', () => {
+  test('IdHasher start/extend/finish gives id() of the joined key', async () => {
+    const { IdHasher } = await import('../ccda/context.ts');
+    const h = new IdHasher('tessera');
+    let seed = 7;
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const word = (): string => Array.from({ length: Math.floor(rand() * 12) }, () => String.fromCharCode(Math.floor(rand() * 0xffff))).join('');
+    for (let n = 0; n < 2000; n++) {
+      const parts = Array.from({ length: 1 + Math.floor(rand() * 5) }, word);
+      let st = h.start('Location');
+      for (const p of parts) st = h.extend(st, p);
+      assert.equal(h.finish(st), h.id('Location', parts.join('')));
+    }
+  });
+});

@@ -271,11 +271,15 @@ function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefine
   ];
   let parent: string | undefined;
   let path = '';
+  // The id of each place hashes its path, which extends its parent's: hashed incrementally.
+  let hash = ctx.c.startId('Location');
   const description = clean(f.get(9));
   let last: string | undefined;
   for (const [level, name] of levels) {
     if (name === undefined) continue;
-    path += `|${level}=${name}`;
+    const step = `|${level}=${name}`;
+    path += step;
+    hash = ctx.c.extendId(hash, step);
     // Another field of this message may name the same place (same path, so the same content: the facility's
     // also depends on its universal id): built once, as add() would only merge identical content.
     const seen = level === 'facility' ? `LL${path}|${f.get(4, 2) ?? ''}|${f.get(4, 3) ?? ''}` : `LL${path}`;
@@ -296,7 +300,7 @@ function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefine
       if (uid !== undefined && sys !== undefined) r.identifier = [{ system: 'urn:ietf:rfc:3986', value: sys }];
     }
     if (parent !== undefined) r.partOf = { reference: parent };
-    parent = ctx.c.add(path, r, true);
+    parent = ctx.c.addWithId(ctx.c.idOf(hash), r, true);
     ctx.memo.set(seen, parent);
     last = parent;
   }
@@ -346,9 +350,19 @@ function patientIdentifiers(seg: Hl7Segment): Json[] {
 
 /** Natural key for a patient: its first identifier, else demographics, else the message. */
 function patientKey(ctx: Context, ids: Json[], seg: Hl7Segment): string {
-  const first = ids.find((x) => (x.type as Json | undefined) === undefined || JSON.stringify(x.type).includes('"MR"')) ?? ids[0];
+  let first: Json | undefined;
+  for (const x of ids) if (x.type === undefined || typeCode(x) === 'MR') { first = x; break; }
+  first ??= ids[0];
   if (first !== undefined) return `id|${String(first.system ?? '')}|${String(first.value)}`;
   return `msg|${ctx.controlId}|${seg.raw(5)}|${seg.raw(7)}`;
+}
+
+/**
+ * The code of an identifier's type as the builders write it (one coding); what `JSON.stringify(type)` holding
+ * `"MR"` tested before (every other string in the type is a system URI).
+ */
+function typeCode(id: Json): unknown {
+  return ((id.type as Json).coding as Json[])[0]!.code;
 }
 
 function patient(ctx: Context, seg: Hl7Segment): void {

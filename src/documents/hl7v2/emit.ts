@@ -2,7 +2,7 @@
 // assembles the ConversionResult (invalid resources dropped and counted, never thrown).
 // Shared by the HL7 v2 and NCPDP converters.
 // Same id function as the C-CDA converter (fast seeded MurmurHash3 lanes, UUID-shaped).
-import { IdHasher } from '../ccda/context.ts';
+import { IdHasher, type IdState } from '../ccda/context.ts';
 import { validateResource, type ValidationIssue } from '../../fhir/validation/index.ts';
 import type { ConversionResult, FhirResource, OutcomeIssue } from '../types.ts';
 
@@ -53,13 +53,14 @@ function oversized(v: unknown): boolean {
 }
 
 export class ResourceCollector {
-  private readonly byKey = new Map<string, FhirResource>();
+  /** Reference → position in `order` / `trustedAt`. */
+  private readonly byKey = new Map<string, number>();
   private readonly order: FhirResource[] = [];
+  /** Per resource: added only by builders whose output is valid by construction. */
+  private readonly trustedAt: boolean[] = [];
   readonly issues: OutcomeIssue[] = [];
   private readonly hasher: IdHasher;
   private readonly validate: boolean | 'all';
-  /** Resources added only by builders whose output is valid by construction. */
-  private readonly trusted = new Set<FhirResource>();
 
   /**
    * `maxStringLength`: an upper bound on the length of any string the builders can write (HL7 v2: 9× the
@@ -73,6 +74,19 @@ export class ResourceCollector {
   /** Deterministic FHIR id (UUID form, 36 chars) for a resource type and a natural key. */
   id(type: string, key: string): string {
     return this.hasher.id(type, key);
+  }
+
+  /** Incremental ids (IdHasher.start/extend/finish): `idOf(extendId(startId(type), key))` is `id(type, key)`. */
+  startId(type: string): IdState {
+    return this.hasher.start(type);
+  }
+
+  extendId(st: IdState, more: string): IdState {
+    return this.hasher.extend(st, more);
+  }
+
+  idOf(st: IdState): string {
+    return this.hasher.finish(st);
   }
 
   /** Reference string for a resource of this type and key (whether or not it is added). */
@@ -96,11 +110,16 @@ export class ResourceCollector {
    * trusted only while every merge is trusted. The corpus and fuzz tests run these through the validator.
    */
   add(key: string, resource: FhirResource, trusted = false): string {
-    const id = this.id(resource.resourceType, key);
+    return this.addWithId(this.id(resource.resourceType, key), resource, trusted);
+  }
+
+  /** add() with the id already computed (`id(resource.resourceType, key)`, e.g. incrementally). */
+  addWithId(id: string, resource: FhirResource, trusted = false): string {
     const ref = `${resource.resourceType}/${id}`;
-    const existing = this.byKey.get(ref);
-    if (existing !== undefined) {
-      if (!trusted) this.trusted.delete(existing);
+    const at = this.byKey.get(ref);
+    if (at !== undefined) {
+      const existing = this.order[at]!;
+      if (!trusted) this.trustedAt[at] = false;
       for (const k in resource) {
         const v = resource[k];
         if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
@@ -111,14 +130,15 @@ export class ResourceCollector {
     }
     // Compaction (dropping undefined and empty members) happens once, in result().
     resource.id = id;
-    if (trusted) this.trusted.add(resource);
-    this.byKey.set(ref, resource);
+    this.byKey.set(ref, this.order.length);
     this.order.push(resource);
+    this.trustedAt.push(trusted);
     return ref;
   }
 
   get(ref: string): FhirResource | undefined {
-    return this.byKey.get(ref);
+    const at = this.byKey.get(ref);
+    return at === undefined ? undefined : this.order[at];
   }
 
   warn(diagnostics: string, code = 'processing', expression?: string): void {
@@ -143,13 +163,15 @@ export class ResourceCollector {
     let dropped = 0;
     const goneRefs: string[] = [];
     const issues = [...this.issues];
-    for (const built of this.order) {
+    for (let i = 0; i < this.order.length; i++) {
+      const built = this.order[i]!;
+      const trusted = this.trustedAt[i]!;
       // Converters fill members after adding (diagnoses, results, notes), so compaction happens here, once.
       // Trusted resources are compact by construction below the top level (and put the id placeholder
       // second): only their top-level slots are looked at.
-      const r = this.trusted.has(built) ? compactTop(built) : compactResource(built);
+      const r = trusted ? compactTop(built) : compactResource(built);
       let problems: ValidationIssue[] = NONE;
-      if (this.validate === 'all' || (this.validate === true && !this.trusted.has(built))) problems = errorsOf(validateResource(r));
+      if (this.validate === 'all' || (this.validate === true && !trusted)) problems = errorsOf(validateResource(r));
       else if (this.validate === true && this.maxStringLength > MAX_STRING && oversized(r)) problems = [{ severity: 'error', code: 'value', path: r.resourceType, message: 'a string is longer than 1 MiB' }];
       if (problems.length > 0) {
         goneRefs.push(`${r.resourceType}/${r.id}`);

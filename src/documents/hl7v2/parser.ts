@@ -54,7 +54,10 @@ export class Hl7Field {
    * most fields are read for a few components once.
    */
   private component(k: number): string | undefined {
-    return this.comps !== undefined ? this.comps[k - 1] : componentAt(this.raw, this.enc.component, k);
+    if (this.comps !== undefined) return this.comps[k - 1];
+    // Reading past the second component means a data-type mapping that reads several (names, addresses,
+    // codes, identifiers): split once rather than scan from the start for each.
+    return k <= 2 ? componentAt(this.raw, this.enc.component, k) : this.components()[k - 1];
   }
 
   /** Unescaped component (1-based) or subcomponent (1-based); undefined when empty or `""` (HL7 null). */
