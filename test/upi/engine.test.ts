@@ -192,6 +192,22 @@ describe('blocking, index and linking', () => {
     assert.equal(index.match({ given: 'Peggy', family: 'Lopez', birthDate: '19800314' }, { minOutcome: 'match' }).length, 0);
   });
 
+  test('bulk: a corrupted e-mail sharing no blocking key is found by the sorted neighbourhood', () => {
+    const recs: PersonInput[] = [{ family: 'Cox', birthDate: '1971-07-20', email: 'j.c@white.org' }, { family: 'Cox', birthDate: '1972-07-19', email: 'j.c@wwhite.org' }];
+    assert.notEqual(linkRecords(recs, { neighbourhoods: [] }).upids[0], linkRecords(recs, { neighbourhoods: [] }).upids[1]);
+    const linked = linkRecords(recs);
+    assert.equal(linked.upids[0], linked.upids[1]);
+  });
+
+  test('bulk: a record joins a person when a majority of its records nearly match it, not on one record', () => {
+    const person: PersonInput = { given: 'Ann', family: 'Zabrowski', birthDate: '1980-03-14', city: 'Springfield' };
+    const lone: PersonInput = { family: 'Zabrowski', birthDate: '1980-03-30' };
+    const one = linkRecords([person, lone]);
+    assert.notEqual(one.upids[0], one.upids[1]);
+    const three = linkRecords([person, person, person, lone]);
+    assert.equal(new Set(three.upids).size, 1);
+  });
+
   test('pairwise metrics', () => {
     const m = pairwiseMetrics([1, 1, 1, 2], ['a', 'a', 'b', 'b']);
     assert.equal(m.predictedPairs, 3);

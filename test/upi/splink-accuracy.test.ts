@@ -35,8 +35,8 @@ test('upi link on splink fake_1000: precision first, recall reported', { skip: e
   assert.ok(report, stderr.join(''));
   const [precision, recall] = [Number(report[1]), Number(report[2])];
   process.stdout.write(`# splink fake_1000: precision ${precision} recall ${recall} F1 ${report[3]}\n`);
-  // Issue 4 targets: precision ≥ 0.995 (met: 1.0) and recall ≥ 0.95. Recall measures 0.923 (docs/upi.md): the
+  // Issue 4 targets: precision ≥ 0.995 (met: 1.0) and recall ≥ 0.95. Recall measures 0.940 (docs/upi.md): the
   // 0.95 target is NOT met yet, so this guards the measured level against regressions instead of the target.
   assert.ok(precision >= 0.995, `precision ${precision}`);
-  assert.ok(recall >= 0.92, `recall ${recall}`);
+  assert.ok(recall >= 0.935, `recall ${recall}`);
 });

@@ -63,6 +63,23 @@ export const DEFAULT_BLOCKING_RULES: readonly BlockingRule[] = [
   { name: 'fam-gi', fields: ['family', 'given'], key: (r) => both(r.familyPhonetic, r.given.slice(0, 1)), maxBlockSize: 100 },
 ];
 
+/**
+ * Sorted neighbourhood (Hernández & Stolfo 1995, "merge/purge"): records sorted by a key, each compared with the
+ * next `window − 1`. Unlike a blocking key it tolerates a typo anywhere after the first characters
+ * ("j.c@white.org" / "j.c@wwhite.org", "josep.d@.bell.com" / "joseph.d@bell.com"), at a bounded cost of
+ * (window − 1) pairs per record. Bulk only: a one-record lookup would need a range scan per key.
+ */
+export interface NeighbourhoodRule {
+  name: string;
+  key(r: NormalizedPerson): string;
+  window: number;
+}
+
+export const DEFAULT_NEIGHBOURHOODS: readonly NeighbourhoodRule[] = [
+  // E-mail addresses are long, near-unique strings: a corrupted copy sorts next to the original.
+  { name: 'email-sn', key: (r) => r.email, window: 4 },
+];
+
 /** Blocking keys of a record, prefixed with the rule name ("dob:19710624"). */
 export function blockingKeys(r: NormalizedPerson, rules: readonly BlockingRule[] = DEFAULT_BLOCKING_RULES): string[] {
   const keys: string[] = [];
@@ -99,14 +116,25 @@ export function forEachBlockedPair(
   }
 }
 
-/** Candidate pairs over all rules, each pair once (for the first rule whose keys agree). */
+/**
+ * Candidate pairs over all rules, each pair once (for the first rule whose keys agree), then the sorted
+ * neighbourhoods' pairs that share no blocking key.
+ */
 export function forEachCandidatePair(
   records: readonly NormalizedPerson[],
   rules: readonly BlockingRule[],
   maxBlockSize: number,
   visit: (i: number, j: number) => void,
+  neighbourhoods: readonly NeighbourhoodRule[] = [],
 ): { skippedBlocks: number } {
   const keysByRule = rules.map((rule) => records.map((r) => rule.key(r)));
+  const sharesKey = (i: number, j: number, ruleCount: number): boolean => {
+    for (let earlier = 0; earlier < ruleCount; earlier++) {
+      const ki = keysByRule[earlier]![i]!;
+      if (ki !== '' && ki === keysByRule[earlier]![j]) return true;
+    }
+    return false;
+  };
   let skippedBlocks = 0;
   rules.forEach((rule, ruleIndex) => {
     const cap = blockCap(rule, maxBlockSize);
@@ -120,19 +148,36 @@ export function forEachCandidatePair(
         const i = members[x]!;
         for (let y = x + 1; y < members.length; y++) {
           const j = members[y]!;
-          let seen = false;
-          for (let earlier = 0; earlier < ruleIndex; earlier++) {
-            const ki = keysByRule[earlier]![i]!;
-            if (ki !== '' && ki === keysByRule[earlier]![j]) {
-              seen = true;
-              break;
-            }
-          }
-          if (!seen) visit(i, j);
+          if (!sharesKey(i, j, ruleIndex)) visit(i, j);
         }
       }
     }
   });
+  const done = new Set<number>();
+  const n = records.length;
+  for (const hood of neighbourhoods) {
+    // The window slides over distinct key values (records with equal keys are a block already), so one person's
+    // many identical copies do not push their corrupted copy out of the window.
+    const groups = groupByKey(records.map((r) => hood.key(r)));
+    const sorted = [...groups.keys()].sort();
+    for (let p = 0; p < sorted.length; p++) {
+      const left = groups.get(sorted[p]!)!;
+      if (left.length > maxBlockSize) continue;
+      for (let q = p + 1; q < Math.min(sorted.length, p + hood.window); q++) {
+        const right = groups.get(sorted[q]!)!;
+        if (right.length > maxBlockSize) continue;
+        for (const a of left) {
+          for (const b of right) {
+            const i = Math.min(a, b);
+            const j = Math.max(a, b);
+            if (sharesKey(i, j, rules.length) || done.has(i * n + j)) continue;
+            done.add(i * n + j);
+            visit(i, j);
+          }
+        }
+      }
+    }
+  }
   return { skippedBlocks };
 }
 

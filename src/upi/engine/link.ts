@@ -1,12 +1,12 @@
 // In-memory matching: an incremental index (one record against many, as a Patient write does)
 // and the bulk linker (all records against each other, then clustering).
 import { createHash } from 'node:crypto';
-import { blockingKeys, DEFAULT_BLOCKING_RULES, forEachCandidatePair, keyBlockCap } from './blocking.ts';
-import type { BlockingRule } from './blocking.ts';
+import { blockingKeys, DEFAULT_BLOCKING_RULES, DEFAULT_NEIGHBOURHOODS, forEachCandidatePair, keyBlockCap } from './blocking.ts';
+import type { BlockingRule, NeighbourhoodRule } from './blocking.ts';
 import { compare, comparisonLevels, Conflict, conflictBetween, FIELD_COUNT, outcomeFor, scorePair } from './compare.ts';
 import type { ComparisonResult } from './compare.ts';
 import { TermFrequencyTable } from './frequencies.ts';
-import { compileModel, defaultMatchModel, thresholdsFor } from './model.ts';
+import { COMPARISON_FIELDS, compileModel, defaultMatchModel, thresholdsFor } from './model.ts';
 import type { CompiledModel, MatchModel } from './model.ts';
 import { normalizeRecord } from './normalize.ts';
 import type { NormalizedPerson, PersonInput } from './normalize.ts';
@@ -99,6 +99,8 @@ export interface LinkProgress {
 export interface LinkOptions {
   model?: MatchModel;
   rules?: readonly BlockingRule[];
+  /** Sorted-neighbourhood passes after blocking (default: e-mail, window 4); [] for none. */
+  neighbourhoods?: readonly NeighbourhoodRule[];
   /** Record ids (same order as records) for deterministic UPIDs; defaults to the row index. */
   ids?: readonly string[];
   onProgress?: (p: LinkProgress) => void;
@@ -152,6 +154,10 @@ export function linkRecords(inputs: readonly (PersonInput | NormalizedPerson)[],
   const edgeI: number[] = [];
   const edgeJ: number[] = [];
   const edgeScore: number[] = [];
+  // Pairs at or above the "possible" threshold that are not links themselves: the second pass looks at the
+  // other records of their clusters.
+  const nearI: number[] = [];
+  const nearJ: number[] = [];
   let comparisons = 0;
   const { skippedBlocks } = forEachCandidatePair(records, rules, compiled.model.maxBlockSize, (i, j) => {
     comparisons++;
@@ -161,10 +167,12 @@ export function linkRecords(inputs: readonly (PersonInput | NormalizedPerson)[],
       edgeI.push(i);
       edgeJ.push(j);
       edgeScore.push(s.score);
+    } else if (s.score >= compiled.thresholds.possible) {
+      nearI.push(i);
+      nearJ.push(j);
     }
-  });
+  }, options.neighbourhoods ?? DEFAULT_NEIGHBOURHOODS);
 
-  const order = Array.from(edgeScore.keys()).sort((x, y) => edgeScore[y]! - edgeScore[x]!);
   const parent = new Int32Array(n);
   for (let i = 0; i < n; i++) parent[i] = i;
   const members: (number[] | undefined)[] = [];
@@ -192,22 +200,122 @@ export function linkRecords(inputs: readonly (PersonInput | NormalizedPerson)[],
     return soft * 2 < ma.length * mb.length;
   };
   let blockedMerges = 0;
-  order.forEach((e, k) => {
-    if (progress && k % 50_000 === 0) progress({ phase: 'cluster', done: k, total: order.length });
-    const ra = find(edgeI[e]!);
-    const rb = find(edgeJ[e]!);
-    if (ra === rb) return;
-    if (!conflictFree(ra, rb)) {
-      blockedMerges++;
-      return;
-    }
+  const union = (ra: number, rb: number): void => {
     const [big, small] = (members[ra]?.length ?? 1) >= (members[rb]?.length ?? 1) ? [ra, rb] : [rb, ra];
     parent[small] = big;
     const merged = members[big] ?? [big];
     for (const m of members[small] ?? [small]) merged.push(m);
     members[big] = merged;
     members[small] = undefined;
-  });
+  };
+  const mergeBestFirst = (ei: readonly number[], ej: readonly number[], es: readonly number[]): void => {
+    const order = Array.from(es.keys()).sort((x, y) => es[y]! - es[x]!);
+    order.forEach((e, k) => {
+      if (progress && k % 50_000 === 0) progress({ phase: 'cluster', done: k, total: order.length });
+      const ra = find(ei[e]!);
+      const rb = find(ej[e]!);
+      if (ra === rb) return;
+      if (!conflictFree(ra, rb)) {
+        blockedMerges++;
+        return;
+      }
+      union(ra, rb);
+    });
+  };
+  mergeBestFirst(edgeI, edgeJ, edgeScore);
+
+  // Second pass, cluster-aware. (1) Blocking finds a pair only when the two records share a key; a record
+  // that nearly links to one record of a person (a "possible" pair) is compared with that person's other
+  // records, which may carry the agreement the first one lost (a garbled e-mail in one, the right birth
+  // date in another): candidates are closed over the clusters, as in iterative blocking (Whang et al. 2009).
+  const seen = new Set<number>();
+  const compareWithCluster = (x: number, root: number, out: { i: number[]; j: number[]; s: number[] }): void => {
+    for (const y of members[root] ?? [root]) {
+      if (y === x) continue;
+      const key = x < y ? x * n + y : y * n + x;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      comparisons++;
+      const s = scorePair(compiled, records[x]!, records[y]!, tf);
+      if (s.score >= threshold && !s.cannotLink) {
+        out.i.push(x);
+        out.j.push(y);
+        out.s.push(s.score);
+      }
+    }
+  };
+
+  // Kinds of evidence: names, birth date, address, contact, identifiers (sex is too weak to count).
+  const GROUP: Record<string, number> = { given: 0, family: 0, birthDate: 1, street: 2, locality: 2, phone: 3, email: 3, ssn: 4, mrn: 4 };
+  const pairLevels = new Int8Array(FIELD_COUNT);
+  const evidenceKinds = (a: number, b: number): number => {
+    comparisonLevels(records[a]!, records[b]!, pairLevels);
+    let kinds = 0;
+    COMPARISON_FIELDS.forEach((field, f) => {
+      const level = pairLevels[f]!;
+      if (level >= 0 && GROUP[field] !== undefined && compiled.weights[field][level]! > 0) kinds |= 1 << GROUP[field]!;
+    });
+    let count = 0;
+    for (; kinds !== 0; kinds &= kinds - 1) count++;
+    return count;
+  };
+
+  // (2) A record still alone, and a person of k records of whom a strict majority each score at least
+  // threshold − log2(k) against it: the prior odds that a record belongs to a person grow with the records
+  // already seen of that person (the size-biased prior of Bayesian entity resolution: the Chinese
+  // restaurant / Pitman–Yor process, Steorts et al. 2016), and asking a majority rather than the best member
+  // keeps a record from joining on one lucky pair (for two records: both). Precision first: only when exactly
+  // one person qualifies, no record of it is in conflict with the new one, and each supporting record agrees
+  // on two kinds of evidence at least (a bare name or a bare birth date is shared by namesakes, whom the
+  // prior must not turn into a link).
+  const joinAlone = (): void => {
+    const candidatesOf = new Map<number, Set<number>>();
+    for (let e = 0; e < nearI.length; e++) {
+      for (const [x, y] of [[nearI[e]!, nearJ[e]!], [nearJ[e]!, nearI[e]!]] as const) {
+        if (members[find(x)] !== undefined) continue; // only roots of merged clusters have a member list
+        const ry = find(y);
+        if ((members[ry]?.length ?? 1) < 2) continue;
+        let set = candidatesOf.get(x);
+        if (!set) candidatesOf.set(x, (set = new Set()));
+        set.add(ry);
+      }
+    }
+    for (const [x, roots] of candidatesOf) {
+      let chosen = -1;
+      let qualifying = 0;
+      for (const root of roots) {
+        const list = members[root]!;
+        const scores: number[] = [];
+        let conflict = false;
+        for (const y of list) {
+          comparisons++;
+          const s = scorePair(compiled, records[x]!, records[y]!, tf);
+          scores.push(s.score >= threshold - Math.log2(list.length) && evidenceKinds(x, y) < 2 ? -Infinity : s.score);
+          if (s.cannotLink) conflict = true;
+        }
+        if (conflict) continue;
+        scores.sort((p, q) => q - p);
+        if (scores[Math.floor(list.length / 2)]! + Math.log2(list.length) >= threshold) {
+          qualifying++;
+          chosen = root;
+        }
+      }
+      if (qualifying !== 1) continue;
+      const rc = find(chosen);
+      if (find(x) !== rc && conflictFree(x, rc)) union(x, rc);
+    }
+  };
+
+  const more = { i: [] as number[], j: [] as number[], s: [] as number[] };
+  for (let e = 0; e < nearI.length; e++) {
+    const ri = find(nearI[e]!);
+    const rj = find(nearJ[e]!);
+    if (ri === rj) continue;
+    compareWithCluster(nearI[e]!, rj, more);
+    compareWithCluster(nearJ[e]!, ri, more);
+  }
+  mergeBestFirst(more.i, more.j, more.s);
+  joinAlone();
 
   const cluster = new Int32Array(n);
   const rootIndex = new Map<number, number>();
