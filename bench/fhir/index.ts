@@ -36,9 +36,9 @@ const db: Database = url ? await openPostgres({ url, max: 8 }) : await openPGlit
 // with CPU time per request, a figure that does not depend on how busy the shared machine is.
 let dbQueries = 0;
 const plainQuery = db.query.bind(db);
-db.query = ((sql: string, params?: readonly unknown[]) => {
+db.query = ((...args: Parameters<Database['query']>) => {
   dbQueries++;
-  return plainQuery(sql, params);
+  return plainQuery(...args);
 }) as Database['query'];
 const platform = await createPlatform({ db, config: { port: 0, host: '127.0.0.1', logLevel: 'warn', tokenRateLimitPerHour: 1e9, bodyLimitBytes: 64 * 1024 * 1024 } });
 await platform.app.listen({ port: 0, host: '127.0.0.1' });

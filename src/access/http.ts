@@ -5,7 +5,7 @@ import type { Services } from '../server/services.ts';
 import type { AccessContext } from './context.ts';
 import { requirePermission } from './context.ts';
 import { MANAGED_ROLES, roleById, roleByName } from './roles.ts';
-import type { AccessService, AppClientRow } from './service.ts';
+import type { AccessService, AppClientRow, PiggybackStatement } from './service.ts';
 import { builderJson, clientJson, roleJson } from './json.ts';
 import { OAuthError } from './oauth.ts';
 import { registerOAuthRoutes } from './http-oauth.ts';
@@ -16,7 +16,23 @@ import { registerAudit } from './audit.ts';
 declare module 'fastify' {
   interface FastifyRequest {
     access: AccessContext | null;
+    /** routes declared with `config: { deferAuth: true }`: authenticate together with their statement (accessWith) */
+    deferredAuth: (<T>(statement: (ctx: AccessContext) => PiggybackStatement) => Promise<T[]>) | null;
   }
+  interface FastifyContextConfig {
+    deferAuth?: boolean;
+  }
+}
+
+/**
+ * For a route declared with `config: { deferAuth: true }`: authenticates the request and runs `statement` over its
+ * context, in one database round trip when the principal's context is as on its previous request
+ * (AccessService.authenticateWith). Sets request.access; throws 401/403 exactly as the onRequest hook would.
+ */
+export async function accessWith<T>(request: FastifyRequest, statement: (ctx: AccessContext) => PiggybackStatement): Promise<{ ctx: AccessContext; rows: T[] }> {
+  if (!request.deferredAuth) throw new Error(`${request.method} ${request.routeOptions.url} is not declared with deferAuth`);
+  const rows = await request.deferredAuth<T>(statement);
+  return { ctx: getAccess(request), rows };
 }
 
 /** The request's AccessContext; 401 when the request carried no valid token. */
@@ -73,9 +89,19 @@ export function sendOAuthError(reply: FastifyReply, err: unknown) {
 
 export async function registerAccess(app: FastifyInstance, services: Services, access: AccessService): Promise<void> {
   app.decorateRequest('access', null);
+  app.decorateRequest('deferredAuth', null);
   app.addHook('onRequest', async (request) => {
     if (isPublic(request.url)) {
       // Metadata and health are public, but a token, when sent, is still read (e.g. for auditing).
+      return;
+    }
+    if (request.routeOptions.config?.deferAuth) {
+      // the handler authenticates (accessWith) before it reads or answers anything
+      request.deferredAuth = async <T>(statement: (ctx: AccessContext) => PiggybackStatement) => {
+        const r = await access.authenticateWith<T>(header(request, 'authorization'), header(request, 'zus-account'), statement);
+        request.access = r.ctx;
+        return r.rows;
+      };
       return;
     }
     request.access = await access.authenticate(header(request, 'authorization'), header(request, 'zus-account'));

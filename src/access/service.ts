@@ -7,7 +7,7 @@ import { newId, newSecret } from '../platform/ids.ts';
 import { badRequest, conflict, forbidden, notFound, tooManyRequests, unauthorized, HttpError } from '../platform/errors.ts';
 import { hashSecret, type KeyRing } from './keys.ts';
 import { MANAGED_ROLES, roleById, roleByName } from './roles.ts';
-import { issueAccessToken, verifyAccessToken, type TokenSettings } from './tokens.ts';
+import { issueAccessToken, verifyAccessToken, type TokenSettings, type VerifiedToken } from './tokens.ts';
 import type { AccessContext, Principal } from './context.ts';
 import { authFlowSettingsFromEnv, type AuthFlowSettings } from './settings.ts';
 import { createMailer, type Mailer } from './mail.ts';
@@ -217,34 +217,79 @@ export class AccessService {
    * logouts and grant revocations apply to the next request.
    */
   async authenticate(authorization: string | undefined, accountHeader: string | undefined): Promise<AccessContext> {
+    const verified = await this.#verify(authorization);
+    const auth = authStatement(verified, 0);
+    return this.#contextOf(verified, (await this.db.query<AuthRow>(auth.sql, auth.params, { prepare: true })).rows[0], accountHeader);
+  }
+
+  /**
+   * authenticate, plus one statement over the request's context, in ONE round trip where it can: the statement is
+   * built for the context this principal had on its previous request (a prediction, never an authority) and sent
+   * together with the authentication query. The rows are used only when the context the database then yields is
+   * exactly the predicted one; otherwise (first request, changed role, grants or Zus-Account, a statement that
+   * refuses the predicted context) the statement runs again for the real context. Reads by id use it: their two
+   * round trips (authenticate, read) were most of their latency. The statement's text must come from a small fixed
+   * set (it is kept prepared on every connection).
+   */
+  async authenticateWith<T>(authorization: string | undefined, accountHeader: string | undefined, statement: (ctx: AccessContext) => PiggybackStatement): Promise<{ ctx: AccessContext; rows: T[] }> {
+    const verified = await this.#verify(authorization);
+    const key = `${verified.kind}|${verified.id}|${accountHeader?.trim() ?? ''}`;
+    const predicted = this.#predictions.get(key);
+    let piggyback: PiggybackStatement | null = null;
+    if (predicted) {
+      try {
+        piggyback = statement(predicted);
+      } catch {
+        piggyback = null; // e.g. a role that may not read the type: decided below against the real context
+      }
+    }
+    const auth = authStatement(verified, piggyback ? piggyback.params.length : 0);
+    let ctx: AccessContext;
+    let rows: T[] | null = null;
+    if (piggyback) {
+      const r = await this.db.query<AuthRow & { __found: boolean | null }>(
+        `WITH __auth AS (${auth.sql}) SELECT __auth.*, __x.* FROM __auth LEFT JOIN LATERAL (SELECT true AS __found, __s.* FROM (${piggyback.sql}) __s) __x ON true`,
+        [...piggyback.params, ...auth.params],
+        { prepare: true },
+      );
+      ctx = await this.#contextOf(verified, r.rows[0], accountHeader);
+      if (sameContext(ctx, predicted!)) rows = r.rows.filter((x) => x.__found).map((x) => withoutAuthColumns(x as unknown as Record<string, unknown>)) as T[];
+    } else {
+      ctx = await this.#contextOf(verified, (await this.db.query<AuthRow>(auth.sql, auth.params, { prepare: true })).rows[0], accountHeader);
+    }
+    if (this.#predictions.size >= PREDICTIONS_MAX && !this.#predictions.has(key)) this.#predictions.delete(this.#predictions.keys().next().value!);
+    // a copy: per-request state hangs off the context object itself (policy.ts sharing state)
+    this.#predictions.set(key, { ...ctx });
+    if (!rows) {
+      const s = statement(ctx);
+      rows = (await this.db.query<T>(s.sql, s.params, { prepare: true })).rows;
+    }
+    return { ctx, rows };
+  }
+
+  readonly #predictions = new Map<string, AccessContext>();
+
+  async #verify(authorization: string | undefined): Promise<VerifiedToken> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!m) throw unauthorized('A bearer token is required');
     const verified = await verifyAccessToken(this.keys, this.clock, this.settings, m[1]!);
     if (!verified) throw unauthorized('The bearer token is invalid or expired');
+    return verified;
+  }
+
+  /** The request's context from the row of authStatement (undefined: no such client or login). */
+  async #contextOf(verified: VerifiedToken, row: AuthRow | undefined, accountHeader: string | undefined): Promise<AccessContext> {
     let principal: Principal;
-    let knownGrantors: string[] | undefined;
     if (verified.kind === 'client') {
-      // the client, its token's revocation and its builder's grants in one statement
-      const client = (await this.db.query<AppClientRow & { revoked: boolean; grantors: string[] | null }>(
-        `SELECT c.*, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) AS revoked, ${grantorsSql('c.builder_id')} AS grantors
-           FROM app_clients c WHERE c.id = $1`,
-        [verified.id, verified.jti ?? ''],
-      )).rows[0];
-      if (!client || !client.active) throw unauthorized('The client of this token is no longer active');
-      if (client.revoked) throw unauthorized('The bearer token has been revoked');
-      principal = { kind: 'client', id: client.id, builderId: client.builder_id, role: roleById(client.role_id) ?? roleByName('Permissionless')!, isPlatformAdmin: client.is_platform_admin };
-      knownGrantors = client.grantors ?? [];
+      if (!row || !row.__a_active) throw unauthorized('The client of this token is no longer active');
+      if (row.__a_revoked) throw unauthorized('The bearer token has been revoked');
+      principal = { kind: 'client', id: row.__a_id, builderId: row.__a_builder_id, role: roleById(row.__a_role_id) ?? roleByName('Permissionless')!, isPlatformAdmin: row.__a_is_platform_admin };
     } else {
-      const user = (await this.db.query<{ id: string; builder_id: string; role_id: string; email: string; active: boolean; revoked_at: Date | null; expires_at: Date }>(
-        `SELECT u.id, u.builder_id, u.role_id, u.email, u.active, s.revoked_at, s.expires_at
-         FROM users u JOIN auth_sessions s ON s.user_id = u.id AND s.id = $2 WHERE u.id = $1`,
-        [verified.id, verified.sessionId],
-      )).rows[0];
-      if (!user || !user.active) throw unauthorized('The user of this token is no longer active');
-      if (user.revoked_at || user.expires_at.getTime() <= this.clock.nowMs()) throw unauthorized('The login of this token has ended');
-      principal = { kind: 'user', id: user.id, builderId: user.builder_id, role: roleById(user.role_id) ?? roleByName('Permissionless')!, isPlatformAdmin: false, email: user.email };
+      if (!row || !row.__a_active) throw unauthorized('The user of this token is no longer active');
+      if (row.__a_revoked_at || row.__a_expires_at!.getTime() <= this.clock.nowMs()) throw unauthorized('The login of this token has ended');
+      principal = { kind: 'user', id: row.__a_id, builderId: row.__a_builder_id, role: roleById(row.__a_role_id) ?? roleByName('Permissionless')!, isPlatformAdmin: false, email: row.__a_email! };
     }
-    return this.contextFor(principal, accountHeader, knownGrantors);
+    return this.contextFor(principal, accountHeader, row.__a_grantors ?? []);
   }
 
   /** The builders a principal acts for in one request, given the Zus-Account header. */
@@ -264,6 +309,68 @@ export class AccessService {
     if (account === home) return { principal, readBuilderIds: [home], writeBuilderId: home, accountHeader: account, grantorBuilderIds: [] };
     return { principal, readBuilderIds: [home, ...grantors], writeBuilderId: home, accountHeader: null, grantorBuilderIds: grantors };
   }
+}
+
+/** A statement to send in the same round trip as authentication (AccessService.authenticateWith). */
+export interface PiggybackStatement {
+  sql: string;
+  params: unknown[];
+}
+
+const PREDICTIONS_MAX = 10_000;
+
+/** Authentication's columns, prefixed so they never collide with a piggybacked statement's. */
+interface AuthRow {
+  __a_id: string;
+  __a_builder_id: string | null;
+  __a_role_id: string;
+  __a_active: boolean;
+  __a_is_platform_admin: boolean;
+  __a_grantors: string[] | null;
+  /** clients */
+  __a_revoked?: boolean;
+  /** users */
+  __a_email?: string;
+  __a_revoked_at?: Date | null;
+  __a_expires_at?: Date;
+}
+
+/**
+ * The one authentication statement: the client (and its token's revocation) or the user (and its login session),
+ * with the home builder's grants. Parameters are numbered after `offset` others.
+ */
+function authStatement(verified: VerifiedToken, offset: number): PiggybackStatement {
+  const a = `$${offset + 1}`;
+  const b = `$${offset + 2}`;
+  if (verified.kind === 'client') {
+    return {
+      sql: `SELECT c.id AS __a_id, c.builder_id AS __a_builder_id, c.role_id AS __a_role_id, c.active AS __a_active, c.is_platform_admin AS __a_is_platform_admin,
+          EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ${b}) AS __a_revoked, ${grantorsSql('c.builder_id')} AS __a_grantors
+        FROM app_clients c WHERE c.id = ${a}`,
+      params: [verified.id, verified.jti ?? ''],
+    };
+  }
+  return {
+    sql: `SELECT u.id AS __a_id, u.builder_id AS __a_builder_id, u.role_id AS __a_role_id, u.active AS __a_active, false AS __a_is_platform_admin,
+        u.email AS __a_email, s.revoked_at AS __a_revoked_at, s.expires_at AS __a_expires_at, ${grantorsSql('u.builder_id')} AS __a_grantors
+      FROM users u JOIN auth_sessions s ON s.user_id = u.id AND s.id = ${b} WHERE u.id = ${a}`,
+    params: [verified.id, verified.sessionId],
+  };
+}
+
+function withoutAuthColumns(row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k in row) if (!k.startsWith('__')) out[k] = row[k];
+  return out;
+}
+
+/** Whether two contexts would let a statement see and do exactly the same (everything but the user's email). */
+function sameContext(a: AccessContext, b: AccessContext): boolean {
+  const same = (x: readonly string[] | undefined, y: readonly string[] | undefined) => (x ?? []).length === (y ?? []).length && (x ?? []).every((v, i) => v === y![i]);
+  return a.principal.kind === b.principal.kind && a.principal.id === b.principal.id && a.principal.builderId === b.principal.builderId
+    && a.principal.role === b.principal.role && a.principal.isPlatformAdmin === b.principal.isPlatformAdmin
+    && same(a.readBuilderIds, b.readBuilderIds) && a.writeBuilderId === b.writeBuilderId && a.accountHeader === b.accountHeader
+    && same(a.grantorBuilderIds, b.grantorBuilderIds) && !!a.firstParty === !!b.firstParty && !!a.ownDataOnly === !!b.ownDataOnly;
 }
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Database, Queryable, QueryResult, TransactionOptions } from './types.ts';
+import type { Database, Queryable, QueryOptions, QueryResult, TransactionOptions } from './types.ts';
 
 // Same value conventions as the PGlite driver (see types.ts).
 pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
@@ -11,10 +12,26 @@ export interface PostgresOptions {
   max?: number;
 }
 
+// Named statements (QueryOptions.prepare): the name is a hash of the text, so every connection and process agrees.
+// Bounded: past the limit statements run unnamed, as before.
+const PREPARED_MAX = 256;
+const preparedNames = new Map<string, string>();
+const prepareEnabled = process.env.TESSERA_DB_PREPARE !== '0';
+
+function statementName(sql: string): string | undefined {
+  let name = preparedNames.get(sql);
+  if (name === undefined && preparedNames.size < PREPARED_MAX) {
+    name = `tessera_${createHash('sha256').update(sql).digest('hex').slice(0, 32)}`;
+    preparedNames.set(sql, name);
+  }
+  return name;
+}
+
 function wrap(c: pg.Pool | pg.PoolClient): Queryable {
   return {
-    async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
-      const r = await c.query(sql, params as unknown[] | undefined);
+    async query<T>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<T>> {
+      const name = options?.prepare && prepareEnabled ? statementName(sql) : undefined;
+      const r = name ? await c.query({ name, text: sql, values: params as unknown[] | undefined }) : await c.query(sql, params as unknown[] | undefined);
       return { rows: r.rows as T[], rowCount: r.rowCount ?? r.rows.length };
     },
     async exec(sql: string): Promise<void> {

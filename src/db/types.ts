@@ -3,6 +3,16 @@ export interface QueryResult<T> {
   rowCount: number;
 }
 
+export interface QueryOptions {
+  /**
+   * Keep the statement prepared on each connection (PostgreSQL: a named statement, planned once and then run from
+   * PostgreSQL's plan cache). Only for hot statements whose text comes from a small fixed set — every distinct
+   * text stays prepared on every connection. Ignored by PGlite and when TESSERA_DB_PREPARE=0 (poolers that
+   * cannot keep named statements, e.g. PgBouncer in transaction mode).
+   */
+  prepare?: boolean;
+}
+
 /** Anything that runs SQL: the database itself or an open transaction. */
 export interface Queryable {
   /**
@@ -10,7 +20,7 @@ export interface Queryable {
    * JSON values are passed as strings and cast (`$1::jsonb`), arrays as JS arrays with a cast (`$2::text[]`),
    * int8 comes back as a JS number, timestamptz as a Date, json/jsonb parsed.
    */
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>;
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<T>>;
   /** Several statements, no parameters (migrations). */
   exec(sql: string): Promise<void>;
 }

@@ -59,6 +59,14 @@ export interface WriteOptions {
   tx?: Queryable;
 }
 
+/** A row of FhirStore.readStatement. */
+export interface ReadRow {
+  version_id: number;
+  last_updated: Date;
+  deleted: boolean;
+  content: FhirResource | null;
+}
+
 export interface StoredVersion {
   type: string;
   id: string;
@@ -426,6 +434,15 @@ export class FhirStore {
 
   /** Current version; 404 when absent or not visible, 410 when deleted. */
   async read(ctx: AccessContext, type: string, id: string, opts: { tx?: Queryable; raw?: boolean } = {}): Promise<StoredVersion> {
+    const s = this.readStatement(ctx, type, id, opts);
+    return this.readResult(type, id, (await (opts.tx ?? this.#db).query<ReadRow>(s.sql, s.params)).rows[0], opts);
+  }
+
+  /**
+   * read as a statement and its interpretation, for callers that send the statement themselves (the HTTP read
+   * sends it with authentication in one round trip). Throws 400/403 as read does.
+   */
+  readStatement(ctx: AccessContext, type: string, id: string, opts: { raw?: boolean } = {}): { sql: string; params: unknown[] } {
     assertResourceType(type);
     requireFhir(ctx, 'read', type);
     // No prepareSharing here: on one primary-key row the full sharing predicate costs nothing (own rows pass its
@@ -433,7 +450,10 @@ export class FhirStore {
     const p = new SqlParams();
     const sql = `SELECT r.version_id, r.last_updated, r.deleted, r.content${opts.raw ? '::text AS content' : ''} FROM resources r
       WHERE r.type = ${p.add(type)} AND r.id = ${p.add(id)} AND ${visibleSql(ctx, 'r', p.values)}`;
-    const row = (await (opts.tx ?? this.#db).query<{ version_id: number; last_updated: Date; deleted: boolean; content: FhirResource | null }>(sql, p.values)).rows[0];
+    return { sql, params: p.values };
+  }
+
+  readResult(type: string, id: string, row: ReadRow | undefined, opts: { raw?: boolean } = {}): StoredVersion {
     if (!row) throw notFound(`${type}/${id} not found`);
     if (row.deleted) throw new HttpError(410, 'deleted', `${type}/${id} was deleted`, undefined, { etag: `W/"${row.version_id}"` });
     if (opts.raw) return { type, id, versionId: row.version_id, lastUpdated: row.last_updated, deleted: false, resource: null, text: row.content as unknown as string };
