@@ -15,6 +15,14 @@ export interface Capabilities {
 
 const JSON_TYPES = ['application/fhir+json', 'application/json-patch+json', 'application/vnd.api+json'];
 
+/** `%24` → `$` in the path of a request URL (FHIR operation names); the query string is left as sent. */
+export function decodeOperationMarks(url: string): string {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  if (!path.includes('%24')) return url;
+  return path.replaceAll('%24', '$') + (q < 0 ? '' : url.slice(q));
+}
+
 export async function buildApp(services: Services, caps: Capabilities): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: services.logger as FastifyBaseLogger,
@@ -23,6 +31,9 @@ export async function buildApp(services: Services, caps: Capabilities): Promise<
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
     requestIdHeader: 'x-request-id',
+    // FHIR operations arrive as `$op` or, from clients that percent-encode path segments, `%24op`; the router
+    // matches the literal path, so the encoded form is decoded before routing (path only, never the query).
+    rewriteUrl: (req) => decodeOperationMarks(req.url ?? '/'),
   }) as unknown as FastifyInstance;
 
   // FHIR and JSON:API media types parse as JSON (with prototype-poisoning protection, like application/json).

@@ -115,6 +115,9 @@ describe('sharing between builders', () => {
     const wantMatch = [`Patient/${ids.pa}`, `Patient/${ids.pb}`, `Observation/${ids.obs}`, `Observation/${ids.bobs}`, `MedicationRequest/${ids.mr}`, `Binary/${ids.bin}`].sort();
     assert.deepEqual(keys(all, 'match'), wantMatch);
     assert.deepEqual(keys(all, 'include'), [`Practitioner/${ids.prac}`, `Provenance/${ids.prov}`].sort());
+    // clients that percent-encode the operation mark reach the same operation
+    const encoded = await json(B, `/fhir/Patient/${ids.pb}/%24everything?_count=500`);
+    assert.deepEqual(keys(encoded, 'match'), wantMatch);
     // A sees its own restricted and non-DRS data of the person too
     const a = await json(A, `/fhir/Patient/${ids.pa}/$everything?_count=500`);
     for (const k of [`Observation/${ids.secret}`, `Basic/${ids.basic}`, `Observation/${ids.bobs}`]) assert.ok(keys(a, 'match').includes(k), k);
