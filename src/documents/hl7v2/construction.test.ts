@@ -59,10 +59,12 @@ const NASTY = [
   'a\u00a0b^c\u2028d^urn:a\u3000b', 'http://x\u00a0y', 'urn:a b^b^urn:c d', '99999999999999999999', '2147483648', '-2147483649', '1e400',
   '20240230', '20241301', '00000101', '2024010125', '20240101120000+1454', '20240101120000-9999', '20240101120000.12345', '2024',
   'a  b^c  d^UCUM', '  x  ^  y  ^  HL70001', '\\X0D\\\\E\\', '\\.br\\^\\Xff\\', 'SEL', 'X', 'D',
+  // Table lookups are indexed with input: none may find Object.prototype's members.
+  'constructor', 'toString^constructor^__proto__', '__proto__',
 ];
 
 // For single components (the whole list goes into whole fields).
-const NASTY_COMPONENT = ['', ' ', '\uD800', 'X\u0000Y', 'urn:a\u3000b', '99999999999999999999', '20240101120000+1454', 'a  b'];
+const NASTY_COMPONENT = ['', ' ', '\uD800', 'X\u0000Y', 'urn:a\u3000b', '99999999999999999999', '20240101120000+1454', 'a  b', 'constructor', '__proto__', 'toString'];
 // Components swept per field (the first ones carry the values; HL7_SWEEP_COMPONENTS=20 for a longer run).
 const MAX_COMPONENT = Number(process.env.HL7_SWEEP_COMPONENTS ?? 4);
 const FULL = process.env.HL7_SWEEP === 'full';
@@ -185,6 +187,22 @@ describe('HL7 v2 resources valid by construction', () => {
     // A caller's zone that FHIR does not allow is ignored (dates keep only their day).
     const noZone = convertHl7v2(['MSH|^~\\&|A|B|C|D|20240301101500||ADT^A01|M1|P|2.5', 'PID|1||MRN1^^^H^MR||DOE^JANE', seg('PV1', { 1: '1', 2: 'I', 19: 'V1', 44: '20240301101500' })].join('\r'), { defaultTimezone: 'EST' });
     assert.deepEqual((noZone.bundle.entry.find((x) => x.resource.resourceType === 'Encounter')!.resource as J).period, { start: '2024-03-01' });
+  });
+});
+
+describe('table lookups', () => {
+  test("input naming Object.prototype members ('toString', 'constructor') finds nothing in the code tables", () => {
+    const r = convertHl7v2([
+      'MSH|^~\\&|A|B|C|D|20240301101500-0500||ADT^toString|M1|P|2.5',
+      'PID|1||MRN1^^^H^MR||DOE^JANE^^^^^constructor||19700101|||||^toString^PH^^^^5550100',
+      'PV1|1|I|||||||||||||||||V1',
+      'OBX|1|NM|1-1^X^LN||5|constructor',
+    ].join('\r'));
+    assert.equal(r.stats.dropped, 0, JSON.stringify(r.outcome.issue));
+    assert.deepEqual(invalidEntries(r), []);
+    const p = r.bundle.entry.find((e) => e.resource.resourceType === 'Patient')!.resource as J;
+    assert.equal(p.name[0].use, undefined);
+    assert.equal((r.bundle.entry.find((e) => e.resource.resourceType === 'Encounter')!.resource as J).status, 'unknown');
   });
 });
 

@@ -11,7 +11,7 @@ import type { Hl7Field, Hl7Message, Hl7Segment } from './parser.ts';
 // getters; the data-type helpers are called hundreds of times per message, so they are read once here.
 const {
   address, clean, cleanCode, codeableConcept, codeSystemUri, contactPoint, fhirZone, hdSystem, humanName, identifierFromCx, namespaceUri, num, parseTs,
-  practitionerParts, tableConcept, tzOf,
+  practitionerParts, table, tableConcept, tzOf,
 } = dt;
 
 export interface Hl7ConvertOptions extends EmitOptions {
@@ -28,43 +28,43 @@ const INTERPRETATION = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInte
 const UCUM = 'http://unitsofmeasure.org';
 
 /** Encounter status implied by the trigger event; undefined → derived from the visit's dates. */
-const EVENT_STATUS: Record<string, string> = {
+const EVENT_STATUS: Record<string, string> = table({
   A01: 'in-progress', A02: 'in-progress', A03: 'finished', A04: 'in-progress', A05: 'planned', A06: 'in-progress',
   A07: 'in-progress', A09: 'in-progress', A10: 'in-progress', A11: 'cancelled', A12: 'in-progress', A13: 'in-progress',
   A14: 'planned', A15: 'in-progress', A16: 'in-progress', A21: 'onleave', A22: 'in-progress', A23: 'entered-in-error',
   A25: 'in-progress', A26: 'in-progress', A27: 'cancelled', A32: 'in-progress', A33: 'in-progress', A38: 'cancelled',
-};
+});
 
 /** PV1-2 patient class (table 0004) → v3-ActCode encounter class. */
-const PATIENT_CLASS: Record<string, [string, string]> = {
+const PATIENT_CLASS: Record<string, [string, string]> = table({
   I: ['IMP', 'inpatient encounter'], E: ['EMER', 'emergency'], O: ['AMB', 'ambulatory'], P: ['PRENC', 'pre-admission'],
   R: ['AMB', 'ambulatory'], B: ['IMP', 'inpatient encounter'], C: ['AMB', 'ambulatory'],
-};
+});
 
-const OBS_STATUS: Record<string, string> = {
+const OBS_STATUS: Record<string, string> = table({
   F: 'final', P: 'preliminary', C: 'corrected', R: 'preliminary', S: 'preliminary', I: 'registered', O: 'registered',
   X: 'cancelled', D: 'entered-in-error', W: 'entered-in-error', U: 'final', A: 'amended', N: 'unknown',
-};
+});
 
-const REPORT_STATUS: Record<string, string> = {
+const REPORT_STATUS: Record<string, string> = table({
   F: 'final', P: 'preliminary', C: 'corrected', A: 'partial', R: 'partial', S: 'partial', I: 'registered', O: 'registered',
   X: 'cancelled', Y: 'unknown', Z: 'unknown', M: 'partial', N: 'unknown',
-};
+});
 
 const INTERPRETATION_CODES = new Set(['L', 'H', 'LL', 'HH', 'N', 'A', 'AA', '<', '>', 'U', 'D', 'B', 'W', 'S', 'R', 'I', 'NEG', 'POS', 'IND', 'DET', 'ND', 'HU', 'LU', 'MS', 'VS', 'NR', 'E', 'EX', 'HX', 'LX', 'IE', 'CAR', 'Carrier']);
 
-const DIAGNOSIS_USE: Record<string, [string, string]> = { A: ['AD', 'Admission diagnosis'], F: ['DD', 'Discharge diagnosis'], W: ['CC', 'Chief complaint'] };
-const DIAGNOSIS_TYPE_TEXT: Record<string, string> = { A: 'Admitting', F: 'Discharge', W: 'Working' };
+const DIAGNOSIS_USE: Record<string, [string, string]> = table({ A: ['AD', 'Admission diagnosis'], F: ['DD', 'Discharge diagnosis'], W: ['CC', 'Chief complaint'] });
+const DIAGNOSIS_TYPE_TEXT: Record<string, string> = table({ A: 'Admitting', F: 'Discharge', W: 'Working' });
 
-const ALLERGY_CATEGORY: Record<string, string> = { DA: 'medication', DRUG: 'medication', FA: 'food', FOOD: 'food', EA: 'environment', AA: 'environment', PA: 'environment', LA: 'environment', MA: 'environment' };
-const ALLERGY_SEVERITY: Record<string, string> = { SV: 'severe', MO: 'moderate', MI: 'mild' };
+const ALLERGY_CATEGORY: Record<string, string> = table({ DA: 'medication', DRUG: 'medication', FA: 'food', FOOD: 'food', EA: 'environment', AA: 'environment', PA: 'environment', LA: 'environment', MA: 'environment' });
+const ALLERGY_SEVERITY: Record<string, string> = table({ SV: 'severe', MO: 'moderate', MI: 'mild' });
 
-const SUBSCRIBER_RELATIONSHIP: Record<string, string> = {
+const SUBSCRIBER_RELATIONSHIP: Record<string, string> = table({
   SEL: 'self', SPO: 'spouse', DOM: 'common', CHD: 'child', PAR: 'parent', FTH: 'parent', MTH: 'parent', OTH: 'other', EME: 'other', EMC: 'other', INJ: 'injured',
-};
+});
 
 /** Common non-UCUM spellings seen in lab feeds → UCUM code. */
-const UNIT_TO_UCUM: Record<string, string> = {
+const UNIT_TO_UCUM: Record<string, string> = table({
   'mg/dl': 'mg/dL', 'g/dl': 'g/dL', 'beats/min': '/min', bpm: '/min', '/min': '/min', mmhg: 'mm[Hg]', 'mm hg': 'mm[Hg]', lb: '[lb_av]', lbs: '[lb_av]',
   in: '[in_i]', inch: '[in_i]', degf: '[degF]', '°f': '[degF]', degc: 'Cel', '°c': 'Cel', 'k/ul': '10*3/uL', 'x10e3/ul': '10*3/uL', 'thou/ul': '10*3/uL',
   'm/ul': '10*6/uL', 'x10e6/ul': '10*6/uL', 'mil/ul': '10*6/uL', 'meq/l': 'meq/L', 'iu/l': '[IU]/L', 'u/l': 'U/L', 'ng/ml': 'ng/mL', 'pg/ml': 'pg/mL',
@@ -72,7 +72,7 @@ const UNIT_TO_UCUM: Record<string, string> = {
   sec: 's', min: 'min', h: 'h', hr: 'h', d: 'd', day: 'd', days: 'd', wk: 'wk', wks: 'wk', mo: 'mo', a: 'a', yr: 'a', years: 'a', 'ml/min/1.73m2': 'mL/min/{1.73_m2}',
   'ml/min/{1.73_m2}': 'mL/min/{1.73_m2}', 'kg/m2': 'kg/m2', miu_ml: 'm[IU]/mL', 'miu/ml': 'm[IU]/mL', 'uiu/ml': 'u[IU]/mL', 'mcg/dl': 'ug/dL', 'ug/dl': 'ug/dL',
   ml: 'mL', l: 'L', 'cel': 'Cel', '[degf]': '[degF]', 'mm[hg]': 'mm[Hg]',
-};
+});
 
 interface Context {
   msg: Hl7Message;
@@ -254,9 +254,9 @@ function buildOrganizationFromHd(ctx: Context, f: Hl7Field | undefined): string 
   return ctx.c.add(`hd|${ns ?? ''}|${uid ?? ''}`, r, true);
 }
 
-const PHYSICAL_TYPE: Record<string, [string, string]> = {
+const PHYSICAL_TYPE: Record<string, [string, string]> = table({
   facility: ['si', 'Site'], building: ['bu', 'Building'], floor: ['lvl', 'Level'], pointOfCare: ['wa', 'Ward'], room: ['ro', 'Room'], bed: ['bd', 'Bed'],
-};
+});
 
 /** PL → Location hierarchy (facility > building > floor > point of care > room > bed); returns the most specific. */
 function location(ctx: Context, f: Hl7Field | undefined): string | undefined {
@@ -313,7 +313,7 @@ function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefine
 
 // ---------------------------------------------------------------- patient
 
-const GENDER: Record<string, string> = { M: 'male', F: 'female', O: 'other', U: 'unknown', A: 'other', N: 'unknown', X: 'other' };
+const GENDER: Record<string, string> = table({ M: 'male', F: 'female', O: 'other', U: 'unknown', A: 'other', N: 'unknown', X: 'other' });
 const MARITAL = new Set(['A', 'D', 'I', 'L', 'M', 'P', 'S', 'T', 'U', 'W', 'C', 'N', 'G', 'E', 'R', 'O', 'B']);
 const OMB_RACE = new Set(['1002-5', '2028-9', '2054-5', '2076-8', '2106-3', '2131-1']);
 const OMB_ETHNICITY = new Set(['2135-2', '2186-5']);
@@ -1172,7 +1172,7 @@ function guarantor(ctx: Context, seg: Hl7Segment): void {
   ctx.c.add(`${ctx.patientKey}|gt1|${seg.raw(2)}|${seg.raw(3)}`, r, true);
 }
 
-const IAM_CATEGORY: Record<string, string> = { DA: 'medication', FA: 'food', EA: 'environment', AA: 'environment', PA: 'environment', LA: 'environment', MA: 'environment', MC: 'medication' };
+const IAM_CATEGORY: Record<string, string> = table({ DA: 'medication', FA: 'food', EA: 'environment', AA: 'environment', PA: 'environment', LA: 'environment', MA: 'environment', MC: 'medication' });
 
 /** IAM (A60 adverse reaction information) → AllergyIntolerance, with its action code respected. */
 function allergyIam(ctx: Context, seg: Hl7Segment): void {

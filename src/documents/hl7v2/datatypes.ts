@@ -6,8 +6,16 @@ type Json = Record<string, unknown>;
 
 const V2 = 'http://terminology.hl7.org/CodeSystem/v2-';
 
+/**
+ * A lookup table without a prototype: tables are indexed with input ('constructor', 'toString' and
+ * '__proto__' must find nothing, not Object.prototype's members).
+ */
+export function table<T>(entries: Record<string, T>): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, entries);
+}
+
 /** HL7 table 0396 coding system names (and common local spellings) → FHIR system URIs. */
-const CODE_SYSTEMS: Record<string, string> = {
+const CODE_SYSTEMS: Record<string, string> = table({
   LN: 'http://loinc.org', LOINC: 'http://loinc.org',
   SCT: 'http://snomed.info/sct', SNM: 'http://snomed.info/sct', SNOMED: 'http://snomed.info/sct', SNOMEDCT: 'http://snomed.info/sct', 'SNOMED-CT': 'http://snomed.info/sct', SNM3: 'http://snomed.info/sct',
   // Table 0396: I9 / I10 name WHO ICD-9 / ICD-10, I9C / I10C the US clinical modifications.
@@ -24,7 +32,7 @@ const CODE_SYSTEMS: Record<string, string> = {
   UCUM: 'http://unitsofmeasure.org', NUCC: 'http://nucc.org/provider-taxonomy', NPI: 'http://hl7.org/fhir/sid/us-npi',
   CDCREC: 'urn:oid:2.16.840.1.113883.6.238', ISO3166_1: 'urn:iso:std:iso:3166', ISO639: 'urn:ietf:bcp:47',
   UNII: 'http://fdasis.nlm.nih.gov', NCI: 'http://ncimeta.nci.nih.gov',
-};
+});
 
 /** A coding system name (CWE-3) → FHIR system URI; HL7nnnn → v2 table; OIDs → urn:oid. */
 export function codeSystemUri(name: string | undefined, oid?: string): string | undefined {
@@ -228,7 +236,7 @@ export function parseTs(value: string | undefined, defaultTz?: string): Hl7Time 
 
 // ---------------------------------------------------------------- people, places, contacts
 
-const NAME_USE: Record<string, string> = { L: 'official', D: 'usual', M: 'maiden', N: 'nickname', A: 'anonymous', S: 'anonymous', T: 'temp', B: 'official', C: 'old', R: 'official' };
+const NAME_USE: Record<string, string> = table({ L: 'official', D: 'usual', M: 'maiden', N: 'nickname', A: 'anonymous', S: 'anonymous', T: 'temp', B: 'official', C: 'old', R: 'official' });
 
 /** XPN (or the name part of XCN, from `offset`: 1 for XPN, 2 for XCN) → HumanName. */
 export function humanName(f: Hl7Field | undefined, offset = 1): Json | undefined {
@@ -254,10 +262,10 @@ function splitGiven(middle: string | undefined): (string | undefined)[] {
   return m === undefined ? [] : m.split(' ').filter((x) => x !== '');
 }
 
-const ADDRESS_USE: Record<string, { use?: string; type?: string }> = {
+const ADDRESS_USE: Record<string, { use?: string; type?: string }> = table({
   H: { use: 'home' }, B: { use: 'work' }, O: { use: 'work' }, C: { use: 'temp' }, M: { type: 'postal' },
   BA: { use: 'old' }, BDL: { use: 'home' }, BR: { use: 'home' }, P: { use: 'home' }, V: { use: 'temp' }, SH: { type: 'postal' },
-};
+});
 
 /** XAD → Address. */
 export function address(f: Hl7Field | undefined): Json | undefined {
@@ -281,7 +289,7 @@ export function address(f: Hl7Field | undefined): Json | undefined {
   return Object.keys(a).some((k) => k !== 'use' && k !== 'type') ? a : undefined;
 }
 
-const TELECOM_USE: Record<string, string> = { PRN: 'home', ORN: 'home', WPN: 'work', VHN: 'temp', ASN: 'temp', EMR: 'home', PRS: 'mobile' };
+const TELECOM_USE: Record<string, string> = table({ PRN: 'home', ORN: 'home', WPN: 'work', VHN: 'temp', ASN: 'temp', EMR: 'home', PRS: 'mobile' });
 
 /** XTN → ContactPoint; `defaultUse` for fields whose meaning implies it (PID-13 home, PID-14 work). */
 export function contactPoint(f: Hl7Field | undefined, defaultUse?: string): Json | undefined {

@@ -55,10 +55,36 @@ export class Hl7Field {
    */
   private component(k: number): string | undefined {
     if (this.comps !== undefined) return this.comps[k - 1];
-    // Reading past the second component means a data-type mapping that reads several (names, addresses,
-    // codes, identifiers): split once rather than scan from the start for each.
-    return k <= 2 ? componentAt(this.raw, this.enc.component, k) : this.components()[k - 1];
+    if (k < 1) return componentAt(this.raw, this.enc.component, k);
+    // Data-type mappings read components mostly in increasing order: the scan resumes where the last one
+    // found its component (no array of every component, no rescan from the start).
+    const raw = this.raw;
+    const sep = this.enc.component;
+    let i = 1;
+    let start = 0;
+    if (k >= this.atK) {
+      if (this.atStart === -1) return undefined;
+      i = this.atK;
+      start = this.atStart;
+    }
+    for (; i < k; i++) {
+      const j = raw.indexOf(sep, start);
+      if (j === -1) {
+        this.atK = i + 1;
+        this.atStart = -1;
+        return undefined;
+      }
+      start = j + 1;
+    }
+    this.atK = k;
+    this.atStart = start;
+    const end = raw.indexOf(sep, start);
+    return end === -1 ? (start === 0 ? raw : raw.slice(start)) : raw.slice(start, end);
   }
+
+  /** Scan cursor of component(): component `atK` starts at `atStart` (-1: there is no component atK). */
+  private atK = 1;
+  private atStart = 0;
 
   /** Unescaped component (1-based) or subcomponent (1-based); undefined when empty or `""` (HL7 null). */
   get(component = 1, subcomponent?: number): string | undefined {
