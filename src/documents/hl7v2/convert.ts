@@ -368,11 +368,9 @@ function typeCode(id: Json): unknown {
 function patient(ctx: Context, seg: Hl7Segment): void {
   const ids = patientIdentifiers(seg);
   const key = patientKey(ctx, ids, seg);
-  const names = [...reps(seg, 5).map((f) => humanName(f)), ...reps(seg, 9).map((f) => {
-    const n = humanName(f);
-    if (n !== undefined && n.use === undefined) n.use = 'anonymous';
-    return n;
-  })].filter((x) => x !== undefined);
+  const names: Json[] = [];
+  pushNames(names, reps(seg, 5), undefined);
+  pushNames(names, reps(seg, 9), 'anonymous');
   const birth = parseTs(seg.get(7), ctx.tz);
   // Valid by construction (see ResourceCollector.add): every value below comes from a sanitiser or a table.
   const r: FhirResource = { resourceType: 'Patient', id: '', identifier: ids, active: true, name: names };
@@ -380,11 +378,16 @@ function patient(ctx: Context, seg: Hl7Segment): void {
   if (gender !== undefined) r.gender = gender;
   if (birth !== undefined) r.birthDate = birth.date;
   if (birth?.dateTime.includes('T')) r.extension = [{ url: 'http://hl7.org/fhir/StructureDefinition/patient-birthTime', valueDateTime: birth.dateTime }];
-  const addresses = reps(seg, 11).map((f) => address(f)).filter((x) => x !== undefined);
+  const addresses: Json[] = [];
+  pushAddresses(addresses, reps(seg, 11));
   const county = clean(seg.get(12));
   if (county !== undefined && addresses.length > 0 && addresses[0]!.district === undefined) addresses[0]!.district = county;
   r.address = addresses;
-  r.telecom = [...reps(seg, 13).map((f) => contactPoint(f, 'home')), ...reps(seg, 14).map((f) => contactPoint(f, 'work')), ...reps(seg, 40).map((f) => contactPoint(f))].filter((x) => x !== undefined);
+  const telecom: Json[] = [];
+  pushTelecoms(telecom, reps(seg, 13), 'home');
+  pushTelecoms(telecom, reps(seg, 14), 'work');
+  pushTelecoms(telecom, reps(seg, 40), undefined);
+  r.telecom = telecom;
   const lang = codeableConcept(seg.field(15), 'urn:ietf:bcp:47');
   if (lang !== undefined) r.communication = [{ language: lang, preferred: true }];
   const marital = cleanCode(seg.get(16));
@@ -498,14 +501,20 @@ function merge(ctx: Context, seg: Hl7Segment): void {
 
 function nextOfKin(ctx: Context, seg: Hl7Segment): void {
   if (ctx.patientRef === undefined) return;
-  const names = reps(seg, 2).map((f) => humanName(f)).filter((x) => x !== undefined);
+  const names: Json[] = [];
+  pushNames(names, reps(seg, 2), undefined);
   const orgName = clean(seg.get(13));
   const relationship = [codeableConcept(seg.field(3), `${V2}0063`), codeableConcept(seg.field(7), `${V2}0131`)].filter((x) => x !== undefined);
   if (names.length === 0 && orgName === undefined && relationship.length === 0) return;
-  const telecom = [...reps(seg, 5).map((f) => contactPoint(f, 'home')), ...reps(seg, 6).map((f) => contactPoint(f, 'work')), ...reps(seg, 31).map((f) => contactPoint(f))].filter((x) => x !== undefined);
+  const telecom: Json[] = [];
+  pushTelecoms(telecom, reps(seg, 5), 'home');
+  pushTelecoms(telecom, reps(seg, 6), 'work');
+  pushTelecoms(telecom, reps(seg, 31), undefined);
+  const addresses: Json[] = [];
+  pushAddresses(addresses, reps(seg, 4));
   const r: FhirResource = {
     resourceType: 'RelatedPerson', id: '', active: true, patient: { reference: ctx.patientRef }, relationship, name: names,
-    telecom, address: reps(seg, 4).map((f) => address(f)).filter((x) => x !== undefined),
+    telecom, address: addresses,
   };
   const gender = GENDER[(seg.get(15) ?? '').toUpperCase()];
   if (gender !== undefined) r.gender = gender;
@@ -1233,6 +1242,30 @@ function deathAndAutopsy(ctx: Context, seg: Hl7Segment): void {
 }
 
 // ---------------------------------------------------------------- small compact builders
+
+// Repeating-field mappings as loops over the repetitions (no map/filter/spread arrays per field).
+function pushNames(out: Json[], fields: Hl7Field[], defaultUse: string | undefined): void {
+  for (let i = 0; i < fields.length; i++) {
+    const n = humanName(fields[i]);
+    if (n === undefined) continue;
+    if (defaultUse !== undefined && n.use === undefined) n.use = defaultUse;
+    out.push(n);
+  }
+}
+
+function pushAddresses(out: Json[], fields: Hl7Field[]): void {
+  for (let i = 0; i < fields.length; i++) {
+    const a = address(fields[i]);
+    if (a !== undefined) out.push(a);
+  }
+}
+
+function pushTelecoms(out: Json[], fields: Hl7Field[], defaultUse: string | undefined): void {
+  for (let i = 0; i < fields.length; i++) {
+    const t = contactPoint(fields[i], defaultUse);
+    if (t !== undefined) out.push(t);
+  }
+}
 
 function tableConceptList(code: string, table: string): Json[] | undefined {
   const cc = tableConcept(code, table);

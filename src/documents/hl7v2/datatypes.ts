@@ -243,23 +243,27 @@ export function humanName(f: Hl7Field | undefined, offset = 1): Json | undefined
   if (f === undefined) return undefined;
   const o = offset - 1;
   const family = clean(f.get(1 + o, 1));
-  const given = [clean(f.get(2 + o)), ...splitGiven(f.get(3 + o))].filter((x): x is string => x !== undefined);
-  const suffix = [clean(f.get(4 + o)), clean(f.get(6 + o))].filter((x): x is string => x !== undefined);
+  // Given name, then the middle names (split on spaces); no intermediate arrays (names are read per field).
+  const first = clean(f.get(2 + o));
+  let given: string[] | undefined = first === undefined ? undefined : [first];
+  const middle = clean(f.get(3 + o));
+  if (middle !== undefined) {
+    if (middle.indexOf(' ') === -1) (given ??= []).push(middle);
+    else for (const x of middle.split(' ')) if (x !== '') (given ??= []).push(x);
+  }
+  if (family === undefined && given === undefined) return undefined;
+  const suffix1 = clean(f.get(4 + o));
   const prefix = clean(f.get(5 + o));
+  const suffix2 = clean(f.get(6 + o));
   const use = NAME_USE[f.get(offset === 1 ? 7 : 10) ?? ''];
   const name: Json = {};
   if (use !== undefined) name.use = use;
   if (family !== undefined) name.family = family;
-  if (given.length > 0) name.given = given;
+  if (given !== undefined) name.given = given;
   if (prefix !== undefined) name.prefix = [prefix];
-  if (suffix.length > 0) name.suffix = suffix;
-  if (family === undefined && given.length === 0) return undefined;
+  if (suffix1 !== undefined) name.suffix = suffix2 !== undefined ? [suffix1, suffix2] : [suffix1];
+  else if (suffix2 !== undefined) name.suffix = [suffix2];
   return name;
-}
-
-function splitGiven(middle: string | undefined): (string | undefined)[] {
-  const m = clean(middle);
-  return m === undefined ? [] : m.split(' ').filter((x) => x !== '');
 }
 
 const ADDRESS_USE: Record<string, { use?: string; type?: string }> = table({
@@ -270,23 +274,27 @@ const ADDRESS_USE: Record<string, { use?: string; type?: string }> = table({
 /** XAD → Address. */
 export function address(f: Hl7Field | undefined): Json | undefined {
   if (f === undefined) return undefined;
-  const line = [clean(f.get(1, 1)), clean(f.get(2))].filter((x): x is string => x !== undefined);
-  const a: Json = {};
-  const use = ADDRESS_USE[f.get(7) ?? ''];
-  if (use?.use !== undefined) a.use = use.use;
-  if (use?.type !== undefined) a.type = use.type;
-  if (line.length > 0) a.line = line;
+  const line1 = clean(f.get(1, 1));
+  const line2 = clean(f.get(2));
   const city = clean(f.get(3));
   const state = clean(f.get(4));
   const postal = clean(f.get(5));
   const country = clean(f.get(6));
   const district = clean(f.get(9));
+  // An address needs more than its use/type.
+  if (line1 === undefined && line2 === undefined && city === undefined && state === undefined && postal === undefined && country === undefined && district === undefined) return undefined;
+  const a: Json = {};
+  const use = ADDRESS_USE[f.get(7) ?? ''];
+  if (use?.use !== undefined) a.use = use.use;
+  if (use?.type !== undefined) a.type = use.type;
+  if (line1 !== undefined) a.line = line2 !== undefined ? [line1, line2] : [line1];
+  else if (line2 !== undefined) a.line = [line2];
   if (city !== undefined) a.city = city;
   if (district !== undefined) a.district = district;
   if (state !== undefined) a.state = state;
   if (postal !== undefined) a.postalCode = postal;
   if (country !== undefined) a.country = country;
-  return Object.keys(a).some((k) => k !== 'use' && k !== 'type') ? a : undefined;
+  return a;
 }
 
 const TELECOM_USE: Record<string, string> = table({ PRN: 'home', ORN: 'home', WPN: 'work', VHN: 'temp', ASN: 'temp', EMR: 'home', PRS: 'mobile' });

@@ -326,8 +326,12 @@ export function parseHl7v2(text: string, options: Hl7ParseOptions = {}): Hl7Mess
 }
 
 function isEnvelope(line: string): boolean {
-  const id = line.slice(0, 3);
-  return id === 'FHS' || id === 'BHS' || id === 'BTS' || id === 'FTS';
+  // FHS, BHS, BTS, FTS, compared by character (no slice per line).
+  if (line.length < 3) return false;
+  const a = line.charCodeAt(0), b = line.charCodeAt(1), c = line.charCodeAt(2);
+  if (b === 72 /* H */ && c === 83 /* S */) return a === 70 /* F */ || a === 66 /* B */;
+  if (b === 84 /* T */ && c === 83 /* S */) return a === 66 || a === 70;
+  return false;
 }
 
 /** Builds a message from pre-split lines; lines[first] must be the MSH. */
