@@ -63,10 +63,16 @@ export function isOid(s: string): boolean {
   // Cheap rejection before splitting: most names checked here (LN, I10, L …) are not OIDs.
   const c0 = s.charCodeAt(0);
   if (c0 < 48 || c0 > 50 || s.indexOf('.') === -1) return false;
-  const parts = s.split('.');
-  if (parts.length < 2) return false;
-  for (const p of parts) if (!isDigits(p) || (p.length > 1 && p[0] === '0')) return false;
-  return s[0] === '0' || s[0] === '1' || s[0] === '2';
+  // Dot-separated non-empty digit runs without leading zeros (a char loop: no split).
+  let start = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (i === start || (i - start > 1 && s.charCodeAt(start) === 48)) return false;
+      start = i + 1;
+    } else if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 /** A FHIR uri: no whitespace at all (R4's `\S*`, so Unicode spaces too) and no control characters. */
