@@ -95,7 +95,11 @@ export class Hl7Field {
   subcomponents(component: number): string[] {
     const c = this.component(component);
     if (c === undefined || c === '') return [];
-    return c.split(this.enc.subcomponent).map((s) => unescapeHl7(s, this.enc));
+    const enc = this.enc;
+    if (c.indexOf(enc.subcomponent) === -1) return [unescapeHl7(c, enc)];
+    const parts = c.split(enc.subcomponent);
+    for (let i = 0; i < parts.length; i++) parts[i] = unescapeHl7(parts[i]!, enc);
+    return parts;
   }
 
   /** The whole repetition unescaped as text (components joined with the component separator). */
