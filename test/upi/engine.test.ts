@@ -16,6 +16,7 @@ import {
   normalizeSsn,
   normalizeStreetLine,
   pairwiseMetrics,
+  TermFrequencyTable,
   uuidFromString,
   validateModel,
 } from '../../src/upi/engine/index.ts';
@@ -171,6 +172,27 @@ describe('comparison', () => {
     const r = compare(zeroEmail, normalizeRecord({ email: 'a.b@c.de' }), normalizeRecord({ email: 'a.b@c.de' }));
     assert.equal(r.score, 0);
     assert.throws(() => validateModel({ version: 1, thresholds: { match: 1, possible: 0 }, comparisons: {} }), /missing/);
+  });
+});
+
+describe('term frequencies', () => {
+  test('per person: a person with many records does not make their own name common', () => {
+    // 300 people: one with 7 records of "Zbigniewski", two sharing "Nowak", the rest unique surnames.
+    const records = [];
+    const person: number[] = [];
+    for (let k = 0; k < 7; k++) { records.push(normalizeRecord({ family: 'Zbigniewski' })); person.push(0); }
+    records.push(normalizeRecord({ family: 'Nowak' }), normalizeRecord({ family: 'Nowak' }));
+    person.push(1, 2);
+    for (let p = 3; p < 300; p++) { records.push(normalizeRecord({ family: `Name${p}` })); person.push(p); }
+    const perRecord = new TermFrequencyTable();
+    for (const r of records) perRecord.add(r);
+    const perPerson = TermFrequencyTable.perPerson(records, person);
+    assert.equal(perRecord.frequency('family', 'zbigniewski'), 7 / 306);
+    // Among the other 299 people nobody is called Zbigniewski (floored at one holder, as an unseen value); one
+    // other person is called Nowak.
+    assert.equal(perPerson.frequency('family', 'zbigniewski'), 1 / 300);
+    assert.equal(perPerson.frequency('family', 'nowak'), 1 / 300);
+    assert.equal(perPerson.frequency('given', 'anything'), 0); // no given names: below the noise guard
   });
 });
 

@@ -329,7 +329,8 @@ export function conflictBetween(a: NormalizedPerson, b: NormalizedPerson, levels
   return result;
 }
 
-function fieldWeight(cm: CompiledModel, fieldIndex: number, level: number, a: NormalizedPerson, b: NormalizedPerson, tf: TermFrequencySource | undefined): number {
+/** Weight of one field at one level, term-frequency adjusted when `tf` is given. */
+export function fieldWeight(cm: CompiledModel, fieldIndex: number, level: number, a: NormalizedPerson, b: NormalizedPerson, tf: TermFrequencySource | undefined): number {
   const field = COMPARISON_FIELDS[fieldIndex]!;
   let w = cm.weights[field][level]!;
   if (tf && cm.model.termFrequency.enabled) {
@@ -357,15 +358,15 @@ function fieldWeight(cm: CompiledModel, fieldIndex: number, level: number, a: No
 export interface PairScore { score: number; cannotLink: boolean }
 
 const scratch = new Int8Array(FIELD_COUNT);
-/** Allocation-free score for the bulk linker's hot path. */
-export function scorePair(cm: CompiledModel, a: NormalizedPerson, b: NormalizedPerson, tf?: TermFrequencySource): PairScore {
-  comparisonLevels(a, b, scratch);
+/** Allocation-free score for the bulk linker's hot path (the comparison levels are left in `levels`). */
+export function scorePair(cm: CompiledModel, a: NormalizedPerson, b: NormalizedPerson, tf?: TermFrequencySource, levels: Int8Array = scratch): PairScore {
+  comparisonLevels(a, b, levels);
   let score = 0;
   for (let i = 0; i < FIELD_COUNT; i++) {
-    const level = scratch[i]!;
+    const level = levels[i]!;
     if (level !== MISSING) score += fieldWeight(cm, i, level, a, b, tf);
   }
-  return { score, cannotLink: conflictBetween(a, b, scratch, cm.model.hardRules) !== Conflict.None };
+  return { score, cannotLink: conflictBetween(a, b, levels, cm.model.hardRules) !== Conflict.None };
 }
 
 export function outcomeFor(cm: CompiledModel, score: number, cannotLink: boolean): MatchOutcome {

@@ -3,13 +3,16 @@
 import { createHash } from 'node:crypto';
 import { blockingKeys, DEFAULT_BLOCKING_RULES, DEFAULT_NEIGHBOURHOODS, forEachCandidatePair, keyBlockCap } from './blocking.ts';
 import type { BlockingRule, NeighbourhoodRule } from './blocking.ts';
-import { compare, comparisonLevels, Conflict, conflictBetween, FIELD_COUNT, outcomeFor, scorePair } from './compare.ts';
+import { compare, comparisonLevels, Conflict, conflictBetween, FIELD_COUNT, fieldWeight, outcomeFor, scorePair } from './compare.ts';
 import type { ComparisonResult } from './compare.ts';
 import { TermFrequencyTable } from './frequencies.ts';
-import { COMPARISON_FIELDS, compileModel, defaultMatchModel, thresholdsFor } from './model.ts';
+import { COMPARISON_FIELDS, compileModel, defaultMatchModel, TF_LEVELS, thresholdsFor } from './model.ts';
 import type { CompiledModel, MatchModel } from './model.ts';
 import { normalizeRecord } from './normalize.ts';
 import type { NormalizedPerson, PersonInput } from './normalize.ts';
+
+/** comparisonLevels' value for a field missing on either side. */
+const MISSING_LEVEL = -1;
 
 export interface Candidate extends ComparisonResult {
   id: string;
@@ -147,9 +150,102 @@ export function linkRecords(inputs: readonly (PersonInput | NormalizedPerson)[],
     if (progress && i % 10_000 === 0) progress({ phase: 'normalize', done: i, total: n });
     return 'givenTokens' in r ? r : normalizeRecord(r);
   });
-  const tf = new TermFrequencyTable();
-  for (const r of records) tf.add(r);
+  const recordTf = new TermFrequencyTable();
+  for (const r of records) recordTf.add(r);
 
+  // Term frequencies are counted per person (see TermFrequencyTable.perPerson), which needs the persons:
+  // a first pass links with record-level frequencies, the final pass with frequencies over the first pass's
+  // persons. Blocking and the comparison levels do not depend on frequencies, so the first pass keeps each
+  // candidate pair that could reach the "possible" threshold under any frequencies (each adjusted field
+  // moves by at most 2 × maxAdjustmentBits) with its score and its adjusted fields' levels, and the final
+  // pass only re-weighs those fields instead of comparing again.
+  const tfFields = compiled.model.termFrequency.enabled ? COMPARISON_FIELDS.flatMap((f, i) => (TF_LEVELS[f] ? [i] : [])) : [];
+  const tfSlack = 2 * compiled.model.termFrequency.maxAdjustmentBits * tfFields.length;
+  const pairI: number[] = [];
+  const pairJ: number[] = [];
+  const pairScore: number[] = [];
+  const pairCannot: boolean[] = [];
+  const pairLevels: number[] = []; // tfFields.length levels per kept pair
+  const levels = new Int8Array(FIELD_COUNT);
+  let comparisons = 0;
+  const { skippedBlocks } = forEachCandidatePair(records, rules, compiled.model.maxBlockSize, (i, j) => {
+    comparisons++;
+    if (progress && comparisons % 200_000 === 0) progress({ phase: 'compare', done: comparisons, total: 0 });
+    const s = scorePair(compiled, records[i]!, records[j]!, recordTf, levels);
+    if (s.score < compiled.thresholds.possible - tfSlack) return;
+    pairI.push(i);
+    pairJ.push(j);
+    pairScore.push(s.score);
+    pairCannot.push(s.cannotLink);
+    for (const f of tfFields) pairLevels.push(levels[f]!);
+  }, options.neighbourhoods ?? DEFAULT_NEIGHBOURHOODS);
+
+  const first = clusterPairs(compiled, records, recordTf, pairI, pairJ, pairScore, pairCannot, progress);
+  let result = first;
+  if (tfFields.length > 0) {
+    const personTf = TermFrequencyTable.perPerson(records, first.root);
+    const rescored = pairScore.map((score, e) => {
+      const a = records[pairI[e]!]!;
+      const b = records[pairJ[e]!]!;
+      tfFields.forEach((f, k) => {
+        const level = pairLevels[e * tfFields.length + k]!;
+        if (level !== MISSING_LEVEL) score += fieldWeight(compiled, f, level, a, b, personTf) - fieldWeight(compiled, f, level, a, b, recordTf);
+      });
+      return score;
+    });
+    result = clusterPairs(compiled, records, personTf, pairI, pairJ, rescored, pairCannot, progress);
+  }
+  comparisons += first.comparisons + (result === first ? 0 : result.comparisons);
+  const { find, blockedMerges } = result;
+  const matchPairs = result.matchPairs;
+
+  const cluster = new Int32Array(n);
+  const rootIndex = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const root = find(i);
+    let c = rootIndex.get(root);
+    if (c === undefined) {
+      c = rootIndex.size;
+      rootIndex.set(root, c);
+    }
+    cluster[i] = c;
+  }
+  const ids = options.ids ?? records.map((_, i) => String(i));
+  const clusterIds: string[][] = Array.from({ length: rootIndex.size }, () => []);
+  for (let i = 0; i < n; i++) clusterIds[cluster[i]!]!.push(ids[i]!);
+  const clusterUpid = clusterIds.map((list) => uuidFromString(list.sort().join('\u0000')));
+  return {
+    cluster,
+    upids: Array.from(cluster, (c) => clusterUpid[c]!),
+    stats: { records: n, comparisons, matchPairs, blockedMerges, skippedBlocks, clusters: rootIndex.size },
+  };
+}
+
+interface PassResult {
+  find: (x: number) => number;
+  /** Root (person) per record. */
+  root: Int32Array;
+  comparisons: number;
+  matchPairs: number;
+  blockedMerges: number;
+}
+
+/**
+ * Clusters the scored candidate pairs: pairs at or above the match threshold are merged best first with
+ * union-find (refused when any pair across the two clusters violates a hard rule), then the cluster-aware
+ * second pass. `tf` weighs the pairs the second pass compares.
+ */
+function clusterPairs(
+  compiled: CompiledModel,
+  records: readonly NormalizedPerson[],
+  tf: TermFrequencyTable,
+  pairI: readonly number[],
+  pairJ: readonly number[],
+  pairScore: readonly number[],
+  pairCannot: readonly boolean[],
+  progress: ((p: LinkProgress) => void) | undefined,
+): PassResult {
+  const n = records.length;
   const threshold = compiled.thresholds.match;
   const edgeI: number[] = [];
   const edgeJ: number[] = [];
@@ -159,19 +255,16 @@ export function linkRecords(inputs: readonly (PersonInput | NormalizedPerson)[],
   const nearI: number[] = [];
   const nearJ: number[] = [];
   let comparisons = 0;
-  const { skippedBlocks } = forEachCandidatePair(records, rules, compiled.model.maxBlockSize, (i, j) => {
-    comparisons++;
-    if (progress && comparisons % 200_000 === 0) progress({ phase: 'compare', done: comparisons, total: 0 });
-    const s = scorePair(compiled, records[i]!, records[j]!, tf);
-    if (s.score >= threshold && !s.cannotLink) {
-      edgeI.push(i);
-      edgeJ.push(j);
-      edgeScore.push(s.score);
-    } else if (s.score >= compiled.thresholds.possible) {
-      nearI.push(i);
-      nearJ.push(j);
+  pairScore.forEach((score, e) => {
+    if (score >= threshold && !pairCannot[e]) {
+      edgeI.push(pairI[e]!);
+      edgeJ.push(pairJ[e]!);
+      edgeScore.push(score);
+    } else if (score >= compiled.thresholds.possible) {
+      nearI.push(pairI[e]!);
+      nearJ.push(pairJ[e]!);
     }
-  }, options.neighbourhoods ?? DEFAULT_NEIGHBOURHOODS);
+  });
 
   const parent = new Int32Array(n);
   for (let i = 0; i < n; i++) parent[i] = i;
@@ -317,24 +410,7 @@ export function linkRecords(inputs: readonly (PersonInput | NormalizedPerson)[],
   mergeBestFirst(more.i, more.j, more.s);
   joinAlone();
 
-  const cluster = new Int32Array(n);
-  const rootIndex = new Map<number, number>();
-  for (let i = 0; i < n; i++) {
-    const root = find(i);
-    let c = rootIndex.get(root);
-    if (c === undefined) {
-      c = rootIndex.size;
-      rootIndex.set(root, c);
-    }
-    cluster[i] = c;
-  }
-  const ids = options.ids ?? records.map((_, i) => String(i));
-  const clusterIds: string[][] = Array.from({ length: rootIndex.size }, () => []);
-  for (let i = 0; i < n; i++) clusterIds[cluster[i]!]!.push(ids[i]!);
-  const clusterUpid = clusterIds.map((list) => uuidFromString(list.sort().join('\u0000')));
-  return {
-    cluster,
-    upids: Array.from(cluster, (c) => clusterUpid[c]!),
-    stats: { records: n, comparisons, matchPairs: edgeScore.length, blockedMerges, skippedBlocks, clusters: rootIndex.size },
-  };
+  const root = new Int32Array(n);
+  for (let i = 0; i < n; i++) root[i] = find(i);
+  return { find, root, comparisons, matchPairs: edgeScore.length, blockedMerges };
 }
