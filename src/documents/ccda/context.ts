@@ -58,6 +58,23 @@ export function deterministicId(...parts: string[]): string {
 }
 
 /**
+ * The lanes after hashing `c` onto the given ones, left in h1…h4. step() is inlined over local lanes: the
+ * module-level lanes are context slots, read and written per character otherwise.
+ */
+function hashOnto(l1: number, l2: number, l3: number, l4: number, c: string): void {
+  for (let i = 0; i < c.length; i++) {
+    let k = Math.imul(c.charCodeAt(i), 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    l1 ^= k; l1 = (l1 << 13) | (l1 >>> 19); l1 = (Math.imul(l1, 5) + 0xe6546b64) | 0;
+    l2 ^= k; l2 = (l2 << 15) | (l2 >>> 17); l2 = (Math.imul(l2, 5) + 0x561ccd1b) | 0;
+    l3 ^= k; l3 = (l3 << 17) | (l3 >>> 15); l3 = (Math.imul(l3, 5) + 0x0bcaa747) | 0;
+    l4 ^= k; l4 = (l4 << 19) | (l4 >>> 13); l4 = (Math.imul(l4, 5) + 0x96cd1c35) | 0;
+  }
+  h1 = l1; h2 = l2; h3 = l3; h4 = l4;
+}
+
+/**
  * deterministicId(a, b, c) for a fixed (a, b) prefix: the lane state after hashing `a␟b␟` is computed
  * once (the HL7 v2 / NCPDP collector hashes namespace + resource type + key for every resource).
  */
@@ -82,18 +99,7 @@ export class IdHasher {
 
   id(b: string, c: string): string {
     const st = this.prefix(b);
-    // step() inlined over local lanes: the module-level lanes are context slots, read and written per char.
-    let l1 = st[0]!, l2 = st[1]!, l3 = st[2]!, l4 = st[3]!;
-    for (let i = 0; i < c.length; i++) {
-      let k = Math.imul(c.charCodeAt(i), 0xcc9e2d51);
-      k = (k << 15) | (k >>> 17);
-      k = Math.imul(k, 0x1b873593);
-      l1 ^= k; l1 = (l1 << 13) | (l1 >>> 19); l1 = (Math.imul(l1, 5) + 0xe6546b64) | 0;
-      l2 ^= k; l2 = (l2 << 15) | (l2 >>> 17); l2 = (Math.imul(l2, 5) + 0x561ccd1b) | 0;
-      l3 ^= k; l3 = (l3 << 17) | (l3 >>> 15); l3 = (Math.imul(l3, 5) + 0x0bcaa747) | 0;
-      l4 ^= k; l4 = (l4 << 19) | (l4 >>> 13); l4 = (Math.imul(l4, 5) + 0x96cd1c35) | 0;
-    }
-    h1 = l1; h2 = l2; h3 = l3; h4 = l4;
+    hashOnto(st[0]!, st[1]!, st[2]!, st[3]!, c);
     return formatId(this.a.length + b.length + c.length + 2);
   }
 
@@ -108,17 +114,8 @@ export class IdHasher {
   }
 
   extend(st: IdState, c: string): IdState {
-    let l1 = st.l1, l2 = st.l2, l3 = st.l3, l4 = st.l4;
-    for (let i = 0; i < c.length; i++) {
-      let k = Math.imul(c.charCodeAt(i), 0xcc9e2d51);
-      k = (k << 15) | (k >>> 17);
-      k = Math.imul(k, 0x1b873593);
-      l1 ^= k; l1 = (l1 << 13) | (l1 >>> 19); l1 = (Math.imul(l1, 5) + 0xe6546b64) | 0;
-      l2 ^= k; l2 = (l2 << 15) | (l2 >>> 17); l2 = (Math.imul(l2, 5) + 0x561ccd1b) | 0;
-      l3 ^= k; l3 = (l3 << 17) | (l3 >>> 15); l3 = (Math.imul(l3, 5) + 0x0bcaa747) | 0;
-      l4 ^= k; l4 = (l4 << 19) | (l4 >>> 13); l4 = (Math.imul(l4, 5) + 0x96cd1c35) | 0;
-    }
-    return { l1, l2, l3, l4, n: st.n + c.length };
+    hashOnto(st.l1, st.l2, st.l3, st.l4, c);
+    return { l1: h1, l2: h2, l3: h3, l4: h4, n: st.n + c.length };
   }
 
   finish(st: IdState): string {
