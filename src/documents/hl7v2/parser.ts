@@ -282,6 +282,15 @@ export function splitLines(text: string): string[] {
 export function readEncoding(line: string): Hl7Encoding | Hl7ParseError {
   if (line.length < 8) return fail('bad-encoding', `${line.slice(0, 3)} segment too short to declare encoding characters`);
   const field = line[3]!;
+  // Usual header (exactly four encoding characters, all valid): checked by character, no Sets or arrays;
+  // anything else takes the general path below, which also words the errors.
+  if (line.indexOf(field, 4) === 8) {
+    const f = line.charCodeAt(3), a = line.charCodeAt(4), b = line.charCodeAt(5), c = line.charCodeAt(6), d = line.charCodeAt(7);
+    if (isDelimiter(f) && isDelimiter(a) && isDelimiter(b) && isDelimiter(c) && isDelimiter(d)
+      && f !== a && f !== b && f !== c && f !== d && a !== b && a !== c && a !== d && b !== c && b !== d && c !== d) {
+      return { field, component: line[4]!, repetition: line[5]!, escape: line[6]!, subcomponent: line[7]! };
+    }
+  }
   const rest = line.slice(4);
   const end = rest.indexOf(field);
   let chars = end === -1 ? rest : rest.slice(0, end);
@@ -292,12 +301,16 @@ export function readEncoding(line: string): Hl7Encoding | Hl7ParseError {
   const all = [field, component, repetition, escape, subcomponent];
   if (new Set(all).size !== 5) return fail('bad-encoding', 'encoding characters must be distinct');
   for (const c of all) {
-    const code = c.charCodeAt(0);
-    if (code < 0x21 || code > 0x7e || (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a)) {
+    if (!isDelimiter(c.charCodeAt(0))) {
       return fail('bad-encoding', `encoding character ${JSON.stringify(c)} is not a printable delimiter`);
     }
   }
   return { field, component, repetition, escape, subcomponent };
+}
+
+/** A printable ASCII character other than a letter or digit. */
+function isDelimiter(code: number): boolean {
+  return !(code < 0x21 || code > 0x7e || (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a));
 }
 
 function isSegmentId(line: string, fieldSep: string): boolean {
