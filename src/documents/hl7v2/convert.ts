@@ -22,6 +22,19 @@ export interface Hl7ConvertOptions extends EmitOptions {
 type Json = Record<string, unknown>;
 
 const V2 = 'http://terminology.hl7.org/CodeSystem/v2-';
+// Whole system strings, not `${V2}0203` per use: a template builds a new (cons) string every time.
+const V2_0002 = `${V2}0002`;
+const V2_0004 = `${V2}0004`;
+const V2_0009 = `${V2}0009`;
+const V2_0052 = `${V2}0052`;
+const V2_0063 = `${V2}0063`;
+const V2_0078 = `${V2}0078`;
+const V2_0099 = `${V2}0099`;
+const V2_0112 = `${V2}0112`;
+const V2_0114 = `${V2}0114`;
+const V2_0131 = `${V2}0131`;
+const V2_0203 = `${V2}0203`;
+const V2_0443 = `${V2}0443`;
 const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const PARTICIPATION = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
 const INTERPRETATION = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
@@ -189,7 +202,8 @@ const MAX_INT = 2147483647;
 function memo(ctx: Context, kind: string, f: Hl7Field | undefined, build: () => string | undefined): string | undefined {
   if (f === undefined) return undefined;
   const k = kind + f.raw;
-  if (ctx.memo.has(k)) return ctx.memo.get(k);
+  const known = ctx.memo.get(k);
+  if (known !== undefined || ctx.memo.has(k)) return known;
   const ref = build();
   ctx.memo.set(k, ref);
   return ref;
@@ -336,12 +350,12 @@ function patientIdentifiers(seg: Hl7Segment): Json[] {
   if (acct !== undefined) ids.push(acct);
   const ssn = clean(seg.get(19));
   if (ssn !== undefined && !ids.some((x) => x.system === 'http://hl7.org/fhir/sid/us-ssn' && x.value === ssn)) {
-    ids.push({ type: { coding: [{ system: `${V2}0203`, code: 'SS' }] }, system: 'http://hl7.org/fhir/sid/us-ssn', value: ssn });
+    ids.push({ type: { coding: [{ system: V2_0203, code: 'SS' }] }, system: 'http://hl7.org/fhir/sid/us-ssn', value: ssn });
   }
   const dl = clean(seg.get(20, 1));
   if (dl !== undefined) {
     const state = clean(seg.get(20, 2));
-    const id: Json = { type: { coding: [{ system: `${V2}0203`, code: 'DL' }] }, value: dl };
+    const id: Json = { type: { coding: [{ system: V2_0203, code: 'DL' }] }, value: dl };
     if (state !== undefined) id.system = namespaceUri(`DL-${state}`);
     ids.push(id);
   }
@@ -392,7 +406,7 @@ function patient(ctx: Context, seg: Hl7Segment): void {
   if (lang !== undefined) r.communication = [{ language: lang, preferred: true }];
   const marital = cleanCode(seg.get(16));
   if (marital !== undefined) {
-    const sys = MARITAL.has(marital) ? 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus' : `${V2}0002`;
+    const sys = MARITAL.has(marital) ? 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus' : V2_0002;
     const display = clean(seg.get(16, 2));
     r.maritalStatus = { coding: [display !== undefined ? { system: sys, code: marital, display } : { system: sys, code: marital }] };
   }
@@ -504,7 +518,7 @@ function nextOfKin(ctx: Context, seg: Hl7Segment): void {
   const names: Json[] = [];
   pushNames(names, reps(seg, 2), undefined);
   const orgName = clean(seg.get(13));
-  const relationship = [codeableConcept(seg.field(3), `${V2}0063`), codeableConcept(seg.field(7), `${V2}0131`)].filter((x) => x !== undefined);
+  const relationship = [codeableConcept(seg.field(3), V2_0063), codeableConcept(seg.field(7), V2_0131)].filter((x) => x !== undefined);
   if (names.length === 0 && orgName === undefined && relationship.length === 0) return;
   const telecom: Json[] = [];
   pushTelecoms(telecom, reps(seg, 5), 'home');
@@ -565,10 +579,10 @@ function visit(ctx: Context, seg: Hl7Segment): void {
   const mapped = classCode !== undefined ? PATIENT_CLASS[classCode.toUpperCase()] : undefined;
   const cls = mapped !== undefined
     ? { system: ACT_CODE, code: mapped[0], display: mapped[1] }
-    : classCode !== undefined ? { system: `${V2}0004`, code: classCode } : { system: 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor', code: 'UNK', display: 'unknown' };
+    : classCode !== undefined ? { system: V2_0004, code: classCode } : { system: 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor', code: 'UNK', display: 'unknown' };
   const identifiers: Json[] = [];
   if (visitNumber !== undefined) {
-    visitNumber.type = { coding: [{ system: `${V2}0203`, code: 'VN', display: 'Visit number' }] };
+    visitNumber.type = { coding: [{ system: V2_0203, code: 'VN', display: 'Visit number' }] };
     identifiers.push(visitNumber);
   }
   const alt = identifierFromCx(seg.field(50));
@@ -596,11 +610,11 @@ function visit(ctx: Context, seg: Hl7Segment): void {
   if (admitSource !== undefined) hospitalization.admitSource = admitSource;
   const readmit = tableConcept(seg.get(13), '0092');
   if (readmit !== undefined) hospitalization.reAdmission = readmit;
-  const diet = codeableConcept(seg.field(38), `${V2}0114`);
+  const diet = codeableConcept(seg.field(38), V2_0114);
   if (diet !== undefined) hospitalization.dietPreference = [diet];
-  const special = reps(seg, 15).map((f) => codeableConcept(f, `${V2}0009`)).filter((x) => x !== undefined);
+  const special = reps(seg, 15).map((f) => codeableConcept(f, V2_0009)).filter((x) => x !== undefined);
   if (special.length > 0) hospitalization.specialArrangement = special;
-  const disposition = codeableConcept(seg.field(36), `${V2}0112`);
+  const disposition = codeableConcept(seg.field(36), V2_0112);
   if (disposition !== undefined) hospitalization.dischargeDisposition = disposition;
   const dest = location(ctx, seg.field(37));
   if (dest !== undefined) hospitalization.destination = { reference: dest };
@@ -613,7 +627,7 @@ function visit(ctx: Context, seg: Hl7Segment): void {
     hospitalization, location: locations,
     serviceProvider: organizationRef(organizationFromHd(ctx, ctx.msg.msh.field(4))),
   };
-  const vip = codeableConcept(seg.field(16), `${V2}0099`);
+  const vip = codeableConcept(seg.field(16), V2_0099);
   if (vip !== undefined) r.priority = vip;
   const episode = identifierFromCx(seg.field(54));
   if (episode !== undefined) {
@@ -692,7 +706,7 @@ function diagnosis(ctx: Context, seg: Hl7Segment): void {
       const d: Json = { condition: { reference: ref } };
       const use = typeCode !== undefined ? DIAGNOSIS_USE[typeCode] : undefined;
       if (use !== undefined) d.use = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/diagnosis-role', code: use[0], display: use[1] }], text: DIAGNOSIS_TYPE_TEXT[typeCode!] };
-      else if (typeCode !== undefined) d.use = { coding: [{ system: `${V2}0052`, code: typeCode }] };
+      else if (typeCode !== undefined) d.use = { coding: [{ system: V2_0052, code: typeCode }] };
       const rank = num(seg.get(15));
       if (rank !== undefined && Number.isInteger(rank) && rank >= 1 && rank <= MAX_INT) d.rank = rank;
       const list = (e.diagnosis as Json[] | undefined) ?? [];
@@ -769,7 +783,7 @@ function coverage(ctx: Context, seg: Hl7Segment): void {
   const start = parseTs(seg.get(12), ctx.tz)?.dateTime;
   const end = parseTs(seg.get(13), ctx.tz)?.dateTime;
   const identifiers: Json[] = [];
-  if (policy !== undefined) identifiers.push({ type: { coding: [{ system: `${V2}0203`, code: 'MB', display: 'Member Number' }] }, value: policy });
+  if (policy !== undefined) identifiers.push({ type: { coding: [{ system: V2_0203, code: 'MB', display: 'Member Number' }] }, value: policy });
   const r: FhirResource = {
     resourceType: 'Coverage', id: '', status: 'active', identifier: identifiers,
     type: tableConcept(seg.get(15), '0086', clean(seg.get(15, 2))),
@@ -815,7 +829,7 @@ function procedure(ctx: Context, seg: Hl7Segment): void {
 }
 
 function role(ctx: Context, seg: Hl7Segment): void {
-  const roleCode = codeableConcept(seg.field(3), `${V2}0443`);
+  const roleCode = codeableConcept(seg.field(3), V2_0443);
   for (const f of reps(seg, 4)) {
     const ref = practitioner(ctx, f);
     if (ref === undefined) continue;
@@ -1047,7 +1061,7 @@ function observation(ctx: Context, seg: Hl7Segment): void {
     const c = cleanCode(f.get(1));
     if (c === undefined) return undefined;
     const known = INTERPRETATION_CODES.has(c);
-    const coding: Json = { system: known ? INTERPRETATION : `${V2}0078`, code: c };
+    const coding: Json = { system: known ? INTERPRETATION : V2_0078, code: c };
     const d = clean(f.get(2));
     if (d !== undefined && d !== c) coding.display = d;
     return { coding: [coding] };
@@ -1119,7 +1133,7 @@ function insuranceAdditional(ctx: Context, seg: Hl7Segment): void {
   const add = (value: string | undefined, code: string, system?: string): void => {
     const v = clean(value);
     if (v === undefined || ids.some((i) => i.value === v)) return;
-    const id: Json = { type: { coding: [{ system: `${V2}0203`, code }] }, value: v };
+    const id: Json = { type: { coding: [{ system: V2_0203, code }] }, value: v };
     if (system !== undefined) id.system = system;
     ids.push(id);
   };
@@ -1165,7 +1179,7 @@ function guarantor(ctx: Context, seg: Hl7Segment): void {
     merge('name', names);
     merge('identifier', reps(seg, 2).map((f) => identifierFromCx(f)).filter((x) => x !== undefined));
     const ssn = clean(seg.get(12));
-    if (ssn !== undefined) merge('identifier', [{ type: { coding: [{ system: `${V2}0203`, code: 'SS' }] }, system: 'http://hl7.org/fhir/sid/us-ssn', value: ssn }]);
+    if (ssn !== undefined) merge('identifier', [{ type: { coding: [{ system: V2_0203, code: 'SS' }] }, system: 'http://hl7.org/fhir/sid/us-ssn', value: ssn }]);
     merge('address', reps(seg, 5).map((f) => address(f)).filter((x) => x !== undefined));
     return;
   }
@@ -1212,7 +1226,7 @@ function allergyIam(ctx: Context, seg: Hl7Segment): void {
   if (id !== undefined) r.identifier = [{ value: id }];
   const reporter = reps(seg, 14).map((f) => humanName(f)).filter((x) => x !== undefined);
   if (reporter.length > 0) {
-    const rel = codeableConcept(seg.field(15), `${V2}0063`);
+    const rel = codeableConcept(seg.field(15), V2_0063);
     r.asserter = { reference: ctx.c.add(`${ctx.patientKey}|reporter|${seg.raw(14)}`, {
       resourceType: 'RelatedPerson', id: '', active: true, patient: { reference: ctx.patientRef }, name: reporter, relationship: rel !== undefined ? [rel] : undefined,
     }, true) };
@@ -1279,7 +1293,7 @@ function coverageClass(code: string, value: string, name: string | undefined): J
 }
 
 function orderIdentifier(code: string, value: string, system: string | undefined): Json {
-  const id: Json = { type: { coding: [{ system: `${V2}0203`, code }] }, value };
+  const id: Json = { type: { coding: [{ system: V2_0203, code }] }, value };
   if (system !== undefined) id.system = system;
   return id;
 }

@@ -5,6 +5,8 @@ import type { Hl7Field } from './parser.ts';
 type Json = Record<string, unknown>;
 
 const V2 = 'http://terminology.hl7.org/CodeSystem/v2-';
+// Whole system strings, not `${V2}0203` per use: a template builds a new (cons) string every time.
+const V2_0203 = `${V2}0203`;
 
 /**
  * A lookup table without a prototype: tables are indexed with input ('constructor', 'toString' and
@@ -381,7 +383,7 @@ export function identifierFromCx(f: Hl7Field | undefined, typeOverride?: string)
   if (typeCode === 'NPI') system = US_NPI;
   if (typeCode !== undefined) {
     const tc = cleanCode(typeCode);
-    if (tc !== undefined) id.type = { coding: [{ system: `${V2}0203`, code: tc }] };
+    if (tc !== undefined) id.type = { coding: [{ system: V2_0203, code: tc }] };
   }
   if (system !== undefined) id.system = system;
   id.value = value;
@@ -405,7 +407,7 @@ export function practitionerParts(f: Hl7Field | undefined): { identifier?: Json;
     identifier = { value: idValue };
     if (system !== undefined) identifier.system = system;
     const tc = cleanCode(typeCode);
-    if (tc !== undefined) identifier.type = { coding: [{ system: `${V2}0203`, code: tc }] };
+    if (tc !== undefined) identifier.type = { coding: [{ system: V2_0203, code: tc }] };
   }
   const key = idValue !== undefined ? `id|${identifier?.system ?? ''}|${idValue}` : `name|${JSON.stringify(name)}`;
   const out: { identifier?: Json; name?: Json; key: string } = { key };
