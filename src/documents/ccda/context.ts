@@ -12,17 +12,6 @@ function fmix(h: number): number {
   return h >>> 0;
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-const HEX1 = '0123456789abcdef';
-
-function hex8(n: number): string {
-  return HEX[n >>> 24] + HEX[(n >>> 16) & 0xff] + HEX[(n >>> 8) & 0xff] + HEX[n & 0xff];
-}
-
-function hex4(n: number): string {
-  return HEX[(n >>> 8) & 0xff] + HEX[n & 0xff];
-}
-
 const SEP = 0x1f;
 
 // One MurmurHash3 input step over all four lanes (kept in module state: no allocation per id).
@@ -144,12 +133,23 @@ export function deterministicId3(a: string, b: string, c: string): string {
   return formatId(a.length + b.length + c.length + 2);
 }
 
+// Lowercase hex digits as char codes, for formatId.
+const HEXC = Uint8Array.from('0123456789abcdef', (ch) => ch.charCodeAt(0));
+
 function formatId(n: number): string {
   const a = fmix(h1 ^ n), b = fmix(h2 ^ n), c = fmix(h3 ^ n), d = fmix(h4 ^ n);
   // Same text as slicing hex8(a)+hex8(b)+hex8(c)+hex8(d) into 8-4-4-4-12 with nibble 12 forced to 5
-  // and nibble 16's two high bits to 10.
-  return hex8(a) + '-' + hex4(b >>> 16) + '-5' + HEX1[(b >>> 8) & 0xf] + HEX[b & 0xff] + '-'
-    + HEX1[((c >>> 28) & 0x3) | 0x8] + HEX1[(c >>> 24) & 0xf] + HEX[(c >>> 16) & 0xff] + '-' + hex4(c) + hex8(d);
+  // and nibble 16's two high bits to 10. One fromCharCode call makes one flat string (concatenating two-digit
+  // pieces made ~20 intermediate strings per id, and a rope that was flattened again when used as a key).
+  const x = HEXC;
+  return String.fromCharCode(
+    x[a >>> 28]!, x[(a >>> 24) & 15]!, x[(a >>> 20) & 15]!, x[(a >>> 16) & 15]!, x[(a >>> 12) & 15]!, x[(a >>> 8) & 15]!, x[(a >>> 4) & 15]!, x[a & 15]!, 45,
+    x[b >>> 28]!, x[(b >>> 24) & 15]!, x[(b >>> 20) & 15]!, x[(b >>> 16) & 15]!, 45,
+    53, x[(b >>> 8) & 15]!, x[(b >>> 4) & 15]!, x[b & 15]!, 45,
+    x[((c >>> 28) & 3) | 8]!, x[(c >>> 24) & 15]!, x[(c >>> 20) & 15]!, x[(c >>> 16) & 15]!, 45,
+    x[(c >>> 12) & 15]!, x[(c >>> 8) & 15]!, x[(c >>> 4) & 15]!, x[c & 15]!,
+    x[d >>> 28]!, x[(d >>> 24) & 15]!, x[(d >>> 20) & 15]!, x[(d >>> 16) & 15]!, x[(d >>> 12) & 15]!, x[(d >>> 8) & 15]!, x[(d >>> 4) & 15]!, x[d & 15]!,
+  );
 }
 
 // Arrays whose items are merged by value when the same resource is met twice.
