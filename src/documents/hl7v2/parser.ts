@@ -263,15 +263,15 @@ export function stripFraming(text: string): string {
 /** Splits text into non-empty lines on CR, LF or CRLF. */
 export function splitLines(text: string): string[] {
   const out: string[] = [];
-  let i = 0;
   const n = text.length;
+  // The next CR and the next LF, each found with indexOf (a native scan) and looked for again only once passed.
+  let cr = text.indexOf('\r');
+  let lf = text.indexOf('\n');
+  let i = 0;
   while (i < n) {
-    let j = i;
-    while (j < n) {
-      const c = text.charCodeAt(j);
-      if (c === 13 || c === 10) break;
-      j++;
-    }
+    if (cr !== -1 && cr < i) cr = text.indexOf('\r', i);
+    if (lf !== -1 && lf < i) lf = text.indexOf('\n', i);
+    const j = cr === -1 ? (lf === -1 ? n : lf) : lf === -1 || cr < lf ? cr : lf;
     if (j > i) out.push(text.slice(i, j));
     i = j + 1;
   }
@@ -373,8 +373,8 @@ export function parseLines(lines: string[], first: number, options: Hl7ParseOpti
     let fields: string[];
     if (name === 'MSH') {
       // MSH-1 is the field separator itself, so MSH field numbers are shifted by one.
-      const parts = line.split(enc.field);
-      fields = ['MSH', enc.field, ...parts.slice(1)];
+      fields = line.split(enc.field);
+      fields.splice(1, 0, enc.field);
     } else {
       fields = line.split(enc.field);
     }
