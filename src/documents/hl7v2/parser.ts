@@ -1,7 +1,7 @@
 // HL7 v2.x message parser (2.1–2.8 wire format; ER7 "pipe and hat").
 //
 // Hand-written single pass: segments are cut with indexOf over CR/LF, fields with String.split on the
-// (message-declared) field separator, components and subcomponents on demand. No regular expression
+// (message-declared) field separator when a segment is first read, components and subcomponents on demand. No regular expression
 // touches the input, so run time is linear in its size whatever it contains. Any encoding characters
 // declared in MSH-1/MSH-2 are honoured. Values are unescaped (\F\ \S\ \T\ \R\ \E\ \Xhh..\, \.br\ → line
 // break, \H\ \N\ and character-set switches dropped) only when read through the accessors.
@@ -150,10 +150,28 @@ function readComponent(raw: string, enc: Hl7Encoding, component: number, subcomp
 }
 
 export class Hl7Segment {
+  private split: string[] | undefined;
+  private readonly text: string;
+  /** `fields`: the split fields, or the segment's line, split on first use (EVN, SFT, CON … are mostly never read). */
+  constructor(readonly name: string, fields: string[] | string, private readonly enc: Hl7Encoding, readonly line: number) {
+    if (typeof fields === 'string') {
+      this.text = fields;
+    } else {
+      this.text = '';
+      this.split = fields;
+    }
+  }
+
   /** fields[0] is the segment id; fields[n] is field n (for MSH, fields[1] is the field separator). */
-  readonly fields: string[];
-  constructor(readonly name: string, fields: string[], private readonly enc: Hl7Encoding, readonly line: number) {
-    this.fields = fields;
+  get fields(): string[] {
+    let f = this.split;
+    if (f === undefined) {
+      f = this.text.split(this.enc.field);
+      // MSH-1 is the field separator itself, so MSH field numbers are shifted by one.
+      if (this.name === 'MSH') f.splice(1, 0, this.enc.field);
+      this.split = f;
+    }
+    return f;
   }
 
   /** Raw (escaped) field n, '' when absent. */
@@ -369,16 +387,7 @@ export function parseLines(lines: string[], first: number, options: Hl7ParseOpti
       warnings.push(`line ${i + 1} skipped, not a segment: ${JSON.stringify(line.slice(0, 40))}`);
       continue;
     }
-    const name = line.slice(0, 3);
-    let fields: string[];
-    if (name === 'MSH') {
-      // MSH-1 is the field separator itself, so MSH field numbers are shifted by one.
-      fields = line.split(enc.field);
-      fields.splice(1, 0, enc.field);
-    } else {
-      fields = line.split(enc.field);
-    }
-    segments.push(new Hl7Segment(name, fields, enc, i + 1));
+    segments.push(new Hl7Segment(line.slice(0, 3), line, enc, i + 1));
   }
   const msg = new Hl7Message(segments, enc, warnings, textLength);
   if (msg.messageCode === undefined) return fail('bad-segment', 'MSH-9 (message type) is empty', first + 1);
