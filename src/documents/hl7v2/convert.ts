@@ -272,6 +272,9 @@ const PHYSICAL_TYPE: Record<string, [string, string]> = table({
   facility: ['si', 'Site'], building: ['bu', 'Building'], floor: ['lvl', 'Level'], pointOfCare: ['wa', 'Ward'], room: ['ro', 'Room'], bed: ['bd', 'Bed'],
 });
 
+const LEVELS = ['facility', 'building', 'floor', 'pointOfCare', 'room', 'bed'] as const;
+const LEVEL_STEP = LEVELS.map((l) => `|${l}=`);
+
 /** PL → Location hierarchy (facility > building > floor > point of care > room > bed); returns the most specific. */
 function location(ctx: Context, f: Hl7Field | undefined): string | undefined {
   return memo(ctx, 'L|', f, () => buildLocation(ctx, f));
@@ -279,19 +282,19 @@ function location(ctx: Context, f: Hl7Field | undefined): string | undefined {
 
 function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefined {
   if (f === undefined || f.isEmpty()) return undefined;
-  const levels: [keyof typeof PHYSICAL_TYPE, string | undefined][] = [
-    ['facility', clean(f.get(4, 1)) ?? clean(f.get(4, 2))], ['building', clean(f.get(7))], ['floor', clean(f.get(8))],
-    ['pointOfCare', clean(f.get(1, 1))], ['room', clean(f.get(2, 1))], ['bed', clean(f.get(3, 1))],
-  ];
+  // Names in LEVELS order (one array, not a tuple per level).
+  const names = [clean(f.get(4, 1)) ?? clean(f.get(4, 2)), clean(f.get(7)), clean(f.get(8)), clean(f.get(1, 1)), clean(f.get(2, 1)), clean(f.get(3, 1))];
   let parent: string | undefined;
   let path = '';
   // The id of each place hashes its path, which extends its parent's: hashed incrementally.
   let hash = ctx.c.startId('Location');
   const description = clean(f.get(9));
   let last: string | undefined;
-  for (const [level, name] of levels) {
+  for (let i = 0; i < LEVELS.length; i++) {
+    const name = names[i];
     if (name === undefined) continue;
-    const step = `|${level}=${name}`;
+    const level = LEVELS[i]!;
+    const step = LEVEL_STEP[i]! + name;
     path += step;
     hash = ctx.c.extendId(hash, step);
     // Another field of this message may name the same place (same path, so the same content: the facility's
