@@ -1,7 +1,7 @@
 // Cross-builder grants: the grantor lets the grantee's Builder Admins act on its data. One direction, created and
 // revoked only by the platform admin. They are read on every request (never copied into tokens), so a
 // revocation applies to the very next request.
-import type { Database, Queryable } from '../db/types.ts';
+import type { Database } from '../db/types.ts';
 import type { Clock } from '../platform/clock.ts';
 import { newId } from '../platform/ids.ts';
 import { badRequest, conflict, notFound } from '../platform/errors.ts';
@@ -70,17 +70,11 @@ export class GrantService {
     if (!existing) throw notFound('Grant not found');
     return existing;
   }
-
-  /** Builders that currently grant access to `granteeBuilderId`, in a stable order. */
-  async grantorsOf(granteeBuilderId: string, q: Queryable = this.db): Promise<string[]> {
-    const r = await q.query<{ grantors: string[] }>(`SELECT ${grantorsSql('$1::text')} AS grantors`, [granteeBuilderId]);
-    return r.rows[0]?.grantors ?? [];
-  }
 }
 
 /**
- * grantorsOf as an SQL expression (text[]) over a grantee builder id expression, so authentication can read a
- * client and its grants in one statement (one round trip less on every request).
+ * Builders that currently grant access to the grantee (a builder id expression), in a stable order, as an SQL
+ * expression (text[]): authentication reads the principal and its grants in one statement.
  */
 export function grantorsSql(granteeExpr: string): string {
   return `ARRAY(SELECT g.grantor_builder_id FROM cross_builder_grants g WHERE g.grantee_builder_id = ${granteeExpr} AND g.revoked_at IS NULL ORDER BY g.grantor_builder_id)`;

@@ -217,7 +217,10 @@ export class AccessService {
    * logouts and grant revocations apply to the next request.
    */
   async authenticate(authorization: string | undefined, accountHeader: string | undefined): Promise<AccessContext> {
-    const verified = await this.#verify(authorization);
+    return this.#authenticateVerified(await this.#verify(authorization), accountHeader);
+  }
+
+  async #authenticateVerified(verified: VerifiedToken, accountHeader: string | undefined): Promise<AccessContext> {
     const auth = authStatement(verified, 0);
     return this.#contextOf(verified, (await this.db.query<AuthRow>(auth.sql, auth.params, { prepare: true })).rows[0], accountHeader);
   }
@@ -243,19 +246,19 @@ export class AccessService {
         piggyback = null; // e.g. a role that may not read the type: decided below against the real context
       }
     }
-    const auth = authStatement(verified, piggyback ? piggyback.params.length : 0);
     let ctx: AccessContext;
     let rows: T[] | null = null;
     if (piggyback) {
+      const auth = authStatement(verified, piggyback.params.length);
       const r = await this.db.query<AuthRow & { __found: boolean | null }>(
         `WITH __auth AS (${auth.sql}) SELECT __auth.*, __x.* FROM __auth LEFT JOIN LATERAL (SELECT true AS __found, __s.* FROM (${piggyback.sql}) __s) __x ON true`,
         [...piggyback.params, ...auth.params],
         { prepare: true },
       );
-      ctx = await this.#contextOf(verified, r.rows[0], accountHeader);
+      ctx = this.#contextOf(verified, r.rows[0], accountHeader);
       if (sameContext(ctx, predicted!)) rows = r.rows.filter((x) => x.__found).map((x) => withoutAuthColumns(x as unknown as Record<string, unknown>)) as T[];
     } else {
-      ctx = await this.#contextOf(verified, (await this.db.query<AuthRow>(auth.sql, auth.params, { prepare: true })).rows[0], accountHeader);
+      ctx = await this.#authenticateVerified(verified, accountHeader);
     }
     if (this.#predictions.size >= PREDICTIONS_MAX && !this.#predictions.has(key)) this.#predictions.delete(this.#predictions.keys().next().value!);
     // a copy: per-request state hangs off the context object itself (policy.ts sharing state)
@@ -278,7 +281,7 @@ export class AccessService {
   }
 
   /** The request's context from the row of authStatement (undefined: no such client or login). */
-  async #contextOf(verified: VerifiedToken, row: AuthRow | undefined, accountHeader: string | undefined): Promise<AccessContext> {
+  #contextOf(verified: VerifiedToken, row: AuthRow | undefined, accountHeader: string | undefined): AccessContext {
     let principal: Principal;
     if (verified.kind === 'client') {
       if (!row || !row.__a_active) throw unauthorized('The client of this token is no longer active');
@@ -289,26 +292,27 @@ export class AccessService {
       if (row.__a_revoked_at || row.__a_expires_at!.getTime() <= this.clock.nowMs()) throw unauthorized('The login of this token has ended');
       principal = { kind: 'user', id: row.__a_id, builderId: row.__a_builder_id, role: roleById(row.__a_role_id) ?? roleByName('Permissionless')!, isPlatformAdmin: false, email: row.__a_email! };
     }
-    return this.contextFor(principal, accountHeader, row.__a_grantors ?? []);
+    return contextFor(principal, accountHeader, row.__a_grantors ?? []);
   }
 
-  /** The builders a principal acts for in one request, given the Zus-Account header. */
-  async contextFor(principal: Principal, accountHeader: string | undefined, knownGrantors?: string[]): Promise<AccessContext> {
-    const account = accountHeader?.trim() || null;
-    if (principal.isPlatformAdmin) {
-      return { principal, readBuilderIds: [], writeBuilderId: null, accountHeader: account, grantorBuilderIds: [] };
-    }
-    const home = principal.builderId!;
-    // Only principals whose role may use grants see them at all (Builder Admin): for everyone else a grant does not exist.
-    const grantors = principal.role.permissions.includes(USE_GRANTS_PERMISSION) ? knownGrantors ?? await this.grants.grantorsOf(home) : [];
-    if (account && account !== home) {
-      // Same answer whether the builder exists, exists without a grant, or had a revoked grant: nothing is revealed.
-      if (!grantors.includes(account)) throw forbidden('No access to the builder named in Zus-Account');
-      return { principal, readBuilderIds: [account], writeBuilderId: account, accountHeader: account, grantorBuilderIds: [account] };
-    }
-    if (account === home) return { principal, readBuilderIds: [home], writeBuilderId: home, accountHeader: account, grantorBuilderIds: [] };
-    return { principal, readBuilderIds: [home, ...grantors], writeBuilderId: home, accountHeader: null, grantorBuilderIds: grantors };
+}
+
+/** The builders a principal acts for in one request, given the Zus-Account header and its home builder's grants. */
+function contextFor(principal: Principal, accountHeader: string | undefined, homeGrantors: string[]): AccessContext {
+  const account = accountHeader?.trim() || null;
+  if (principal.isPlatformAdmin) {
+    return { principal, readBuilderIds: [], writeBuilderId: null, accountHeader: account, grantorBuilderIds: [] };
   }
+  const home = principal.builderId!;
+  // Only principals whose role may use grants see them at all (Builder Admin): for everyone else a grant does not exist.
+  const grantors = principal.role.permissions.includes(USE_GRANTS_PERMISSION) ? homeGrantors : [];
+  if (account && account !== home) {
+    // Same answer whether the builder exists, exists without a grant, or had a revoked grant: nothing is revealed.
+    if (!grantors.includes(account)) throw forbidden('No access to the builder named in Zus-Account');
+    return { principal, readBuilderIds: [account], writeBuilderId: account, accountHeader: account, grantorBuilderIds: [account] };
+  }
+  if (account === home) return { principal, readBuilderIds: [home], writeBuilderId: home, accountHeader: account, grantorBuilderIds: [] };
+  return { principal, readBuilderIds: [home, ...grantors], writeBuilderId: home, accountHeader: null, grantorBuilderIds: grantors };
 }
 
 /** A statement to send in the same round trip as authentication (AccessService.authenticateWith). */

@@ -440,7 +440,7 @@ export class FhirStore {
 
   /**
    * read as a statement and its interpretation, for callers that send the statement themselves (the HTTP read
-   * sends it with authentication in one round trip). Throws 400/403 as read does.
+   * sends it with authentication in one round trip). Throws 404/403 as read does.
    */
   readStatement(ctx: AccessContext, type: string, id: string, opts: { raw?: boolean } = {}): { sql: string; params: unknown[] } {
     assertResourceType(type);
