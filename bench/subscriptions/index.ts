@@ -42,11 +42,16 @@ async function main() {
   const ctx = systemContext(b.id, 'bench');
   const store = domain.store;
 
-  const pids: string[] = [];
-  for (let i = 0; i < N; i += 100) {
-    const out = await services.db.transaction((tx) => store.writeBatch(tx, ctx, Array.from({ length: Math.min(100, N - i) }, (_, k) => ({ action: 'create' as const, type: 'Patient', resource: patient(i + k) }))));
-    pids.push(...out.map((o) => o.id));
-  }
+  /** N new Patients in `c` (numbered from `first`), 100 per transaction; their ids */
+  const createPatients = async (c: typeof ctx, first: number) => {
+    const ids: string[] = [];
+    for (let i = 0; i < N; i += 100) {
+      const out = await services.db.transaction((tx) => store.writeBatch(tx, c, Array.from({ length: Math.min(100, N - i) }, (_, k) => ({ action: 'create' as const, type: 'Patient', resource: patient(first + i + k) }))));
+      ids.push(...out.map((o) => o.id));
+    }
+    return ids;
+  };
+  const pids = await createPatients(ctx, 0);
 
   let t = performance.now();
   for (const pid of pids) {
@@ -72,13 +77,15 @@ async function main() {
   const appt = (pid: string) => ({ resourceType: 'Appointment', status: 'booked', start: new Date(clock.nowMs() + 10 * D).toISOString(), participant: [{ actor: { reference: `Patient/${pid}` }, status: 'accepted' }] });
   const plain = fhirStoreFor({ ...services }); // a store of its own (fhirStoreFor is one per Services object)
   plain.addWriteInterceptor(domain.upi.interceptor);
-  const write = async (s: typeof store) => {
+  /** ms to write one appointment for each of `patients` in `c`, 50 per transaction, through store `s` */
+  const writeAppointments = (c: typeof ctx, patients: string[]) => async (s: typeof store) => {
     const t0 = performance.now();
-    for (let i = 0; i < N; i += 50) {
-      await services.db.transaction((tx) => s.writeBatch(tx, ctx, pids.slice(i, i + 50).map((pid) => ({ action: 'create' as const, type: 'Appointment', resource: appt(pid) as FhirResource }))));
+    for (let i = 0; i < patients.length; i += 50) {
+      await services.db.transaction((tx) => s.writeBatch(tx, c, patients.slice(i, i + 50).map((pid) => ({ action: 'create' as const, type: 'Appointment', resource: appt(pid) as FhirResource }))));
     }
     return performance.now() - t0;
   };
+  const write = writeAppointments(ctx, pids);
   // interleaved, best of two each (the machine is shared; the first round also warms caches)
   const withoutMs = await write(plain);
   const withMs1 = await write(store);
@@ -87,18 +94,7 @@ async function main() {
   const bestWithout = Math.min(withoutMs, withoutMs2);
   const withMs = Math.min(withMs1, withMs2);
   // The common case: writes for patients nobody enrolled (one indexed lookup each).
-  const others: string[] = [];
-  for (let i = 0; i < N; i += 100) {
-    const out = await services.db.transaction((tx) => store.writeBatch(tx, ctx, Array.from({ length: Math.min(100, N - i) }, (_, k) => ({ action: 'create' as const, type: 'Patient', resource: patient(N + i + k) }))));
-    others.push(...out.map((o) => o.id));
-  }
-  const writeOthers = async (s: typeof store) => {
-    const t0 = performance.now();
-    for (let i = 0; i < N; i += 50) {
-      await services.db.transaction((tx) => s.writeBatch(tx, ctx, others.slice(i, i + 50).map((pid) => ({ action: 'create' as const, type: 'Appointment', resource: appt(pid) as FhirResource }))));
-    }
-    return performance.now() - t0;
-  };
+  const writeOthers = writeAppointments(ctx, await createPatients(ctx, N));
   const o1 = await writeOthers(plain);
   const o2 = await writeOthers(store);
   const o3 = await writeOthers(plain);
@@ -106,18 +102,7 @@ async function main() {
   // A builder with nothing enrolled (the FHIR ingest case): one question per transaction.
   const b2 = await platform.access.createBuilder('bench subscriptions, nothing enrolled');
   const ctx2 = systemContext(b2.id, 'bench');
-  const quiet: string[] = [];
-  for (let i = 0; i < N; i += 100) {
-    const out = await services.db.transaction((tx) => store.writeBatch(tx, ctx2, Array.from({ length: Math.min(100, N - i) }, (_, k) => ({ action: 'create' as const, type: 'Patient', resource: patient(2 * N + i + k) }))));
-    quiet.push(...out.map((o) => o.id));
-  }
-  const writeQuiet = async (s: typeof store) => {
-    const t0 = performance.now();
-    for (let i = 0; i < N; i += 50) {
-      await services.db.transaction((tx) => s.writeBatch(tx, ctx2, quiet.slice(i, i + 50).map((pid) => ({ action: 'create' as const, type: 'Appointment', resource: appt(pid) as FhirResource }))));
-    }
-    return performance.now() - t0;
-  };
+  const writeQuiet = writeAppointments(ctx2, await createPatients(ctx2, 2 * N));
   const q1 = await writeQuiet(plain);
   const q2 = await writeQuiet(store);
   const q3 = await writeQuiet(plain);
