@@ -5,11 +5,12 @@
 // With --base, <dir>/src/documents/hl7v2/index.ts (e.g. an older commit from `git archive`) converts the
 // same inputs in the same process and the first differing outputs are printed.
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { convertHl7v2, splitMessages } from '../../src/documents/hl7v2/index.ts';
 import { seededRandom } from '../../src/platform/random.ts';
+import { files } from './hl7v2.ts';
 
 type Convert = typeof convertHl7v2;
 
@@ -19,14 +20,6 @@ const baseAt = args.indexOf('--base');
 const baseDir = baseAt !== -1 ? args.splice(baseAt, 2)[1] : undefined;
 const MUTATIONS = Number(args[0] ?? 30);
 
-function walk(d: string, out: string[] = []): string[] {
-  for (const n of readdirSync(d).sort()) {
-    const p = join(d, n);
-    if (statSync(p).isDirectory()) walk(p, out);
-    else if (n.endsWith('.hl7')) out.push(p);
-  }
-  return out;
-}
 
 const ALPHABET = ['|', '^', '~', '\\', '&', '\r', '\n', '\u0000', '\u001f', '\ud800', '\udc00', '\u00e9', ' ', '""', '99999999999999999999', '20240230', '-', '+', '.', 'T'];
 
@@ -48,7 +41,7 @@ function mutate(src: string, rand: () => number): string {
   return s;
 }
 
-const messages = walk(CORPUS).flatMap((f) => splitMessages(readFileSync(f, 'utf8')));
+const messages = files(CORPUS, '.hl7').flatMap((f) => splitMessages(readFileSync(f, 'utf8')));
 const rand = seededRandom(424242);
 const inputs: string[] = [...messages];
 for (const m of messages) for (let k = 0; k < MUTATIONS; k++) inputs.push(mutate(m, rand));

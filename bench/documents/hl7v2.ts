@@ -13,7 +13,8 @@ import type { BenchCase } from './harness.ts';
 const CORPORA = resolve(fileURLToPath(new URL('../../../shared/corpora', import.meta.url)));
 const OUR_NCPDP = resolve(fileURLToPath(new URL('../../test/fixtures/ncpdp', import.meta.url)));
 
-function files(dir: string, ext: string): string[] {
+/** Files under `dir` (recursively, sorted) whose names end with `ext`; none when `dir` is absent. */
+export function files(dir: string, ext: string): string[] {
   const out: string[] = [];
   const walk = (d: string): void => {
     for (const n of readdirSync(d).sort()) {
