@@ -105,8 +105,13 @@ interface Context {
   /** Where the last segment put us, for NTE and ROL. */
   last: 'patient' | 'visit' | 'report' | 'observation' | 'other';
   counter: number;
-  /** References built per raw field (see memo()). */
-  memo: Map<string, string | undefined>;
+  /** References built per raw field, one map per kind of builder (see memo()). */
+  practitioners: Map<string, string | undefined>;
+  organizationsXon: Map<string, string | undefined>;
+  organizationsHd: Map<string, string | undefined>;
+  locations: Map<string, string | undefined>;
+  /** Facility Locations built, by path and universal id (their content depends on both). */
+  facilities: Map<string, string>;
 }
 
 /** Converts one parsed message. Never throws for content; unexpected problems become issues. */
@@ -161,7 +166,8 @@ function maxStringLength(n: number): number {
 function newContext(msg: Hl7Message, options: Hl7ConvertOptions): Context {
   const controlId = msg.controlId ?? `${msg.msh.raw(7)}|${msg.msh.raw(3)}`;
   return {
-    msg, c: new ResourceCollector(options, maxStringLength(msg.textLength)), tz: tzOf(msg.msh.get(7)) ?? fhirZone(options.defaultTimezone), event: msg.triggerEvent, controlId, last: 'other', counter: 0, memo: new Map(),
+    msg, c: new ResourceCollector(options, maxStringLength(msg.textLength)), tz: tzOf(msg.msh.get(7)) ?? fhirZone(options.defaultTimezone), event: msg.triggerEvent, controlId, last: 'other', counter: 0,
+    practitioners: new Map(), organizationsXon: new Map(), organizationsHd: new Map(), locations: new Map(), facilities: new Map(),
   };
 }
 
@@ -199,19 +205,20 @@ const MAX_INT = 2147483647;
  * The reference a builder made for the same raw field earlier in this message (a practitioner, place or
  * organization named in several fields): building it again would only merge identical content.
  */
-function memo(ctx: Context, kind: string, f: Hl7Field | undefined, build: () => string | undefined): string | undefined {
+function memo(built: Map<string, string | undefined>, f: Hl7Field | undefined, build: () => string | undefined): string | undefined {
   if (f === undefined) return undefined;
-  const k = kind + f.raw;
-  const known = ctx.memo.get(k);
-  if (known !== undefined || ctx.memo.has(k)) return known;
+  // Keyed by the raw field itself (a map per kind of builder): no key string to make, flatten and hash.
+  const k = f.raw;
+  const known = built.get(k);
+  if (known !== undefined || built.has(k)) return known;
   const ref = build();
-  ctx.memo.set(k, ref);
+  built.set(k, ref);
   return ref;
 }
 
 /** XCN → Practitioner reference (deduplicated by identifier, else by name). */
 function practitioner(ctx: Context, f: Hl7Field | undefined): string | undefined {
-  return memo(ctx, 'P|', f, () => buildPractitioner(ctx, f));
+  return memo(ctx.practitioners, f, () => buildPractitioner(ctx, f));
 }
 
 function buildPractitioner(ctx: Context, f: Hl7Field | undefined): string | undefined {
@@ -226,7 +233,7 @@ function buildPractitioner(ctx: Context, f: Hl7Field | undefined): string | unde
 
 /** XON (organization name^…^id in component 10, assigning authority in 6) or HD → Organization. */
 function organizationFromXon(ctx: Context, f: Hl7Field | undefined, extra?: { address?: (Json | undefined)[] }): string | undefined {
-  return extra === undefined ? memo(ctx, 'X|', f, () => buildOrganizationFromXon(ctx, f, {})) : buildOrganizationFromXon(ctx, f, extra);
+  return extra === undefined ? memo(ctx.organizationsXon, f, () => buildOrganizationFromXon(ctx, f, {})) : buildOrganizationFromXon(ctx, f, extra);
 }
 
 function buildOrganizationFromXon(ctx: Context, f: Hl7Field | undefined, extra: { address?: (Json | undefined)[] }): string | undefined {
@@ -251,7 +258,7 @@ function buildOrganizationFromXon(ctx: Context, f: Hl7Field | undefined, extra: 
 }
 
 function organizationFromHd(ctx: Context, f: Hl7Field | undefined): string | undefined {
-  return memo(ctx, 'H|', f, () => buildOrganizationFromHd(ctx, f));
+  return memo(ctx.organizationsHd, f, () => buildOrganizationFromHd(ctx, f));
 }
 
 function buildOrganizationFromHd(ctx: Context, f: Hl7Field | undefined): string | undefined {
@@ -277,7 +284,7 @@ const LEVEL_STEP = LEVELS.map((l) => `|${l}=`);
 
 /** PL → Location hierarchy (facility > building > floor > point of care > room > bed); returns the most specific. */
 function location(ctx: Context, f: Hl7Field | undefined): string | undefined {
-  return memo(ctx, 'L|', f, () => buildLocation(ctx, f));
+  return memo(ctx.locations, f, () => buildLocation(ctx, f));
 }
 
 function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefined {
@@ -297,10 +304,11 @@ function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefine
     const step = LEVEL_STEP[i]! + name;
     path += step;
     hash = ctx.c.extendId(hash, step);
-    // Another field of this message may name the same place (same path, so the same content: the facility's
-    // also depends on its universal id): built once, as add() would only merge identical content.
-    const seen = level === 'facility' ? `LL${path}|${f.get(4, 2) ?? ''}|${f.get(4, 3) ?? ''}` : `LL${path}`;
-    const known = ctx.memo.get(seen);
+    // Another field of this message may name the same place: the same path, so the same id and content (a
+    // facility's content also depends on its universal id). Built once, as add() would only merge identical content.
+    const id = ctx.c.idOf(hash);
+    const seen = level === 'facility' ? `${path}|${f.get(4, 2) ?? ''}|${f.get(4, 3) ?? ''}` : undefined;
+    const known = seen !== undefined ? ctx.facilities.get(seen) : ctx.c.refOf(id);
     if (known !== undefined) {
       parent = known;
       last = known;
@@ -317,8 +325,8 @@ function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefine
       if (uid !== undefined && sys !== undefined) r.identifier = [{ system: 'urn:ietf:rfc:3986', value: sys }];
     }
     if (parent !== undefined) r.partOf = { reference: parent };
-    parent = ctx.c.addWithId(ctx.c.idOf(hash), r, true);
-    ctx.memo.set(seen, parent);
+    parent = ctx.c.addWithId(id, r, true);
+    if (seen !== undefined) ctx.facilities.set(seen, parent);
     last = parent;
   }
   if (last !== undefined && description !== undefined) {

@@ -365,8 +365,12 @@ export function hdSystem(namespace: string | undefined, universalId: string | un
   }
   const ns = clean(namespace);
   if (ns === undefined) return undefined;
-  if (ns.toUpperCase() === 'NPI') return US_NPI;
-  if (ns.toUpperCase() === 'USSSA' || ns.toUpperCase() === 'SSA') return US_SSN;
+  // Upper-cased only when it could be one of the known names (most namespaces are longer local names).
+  if (ns.length === 3 || ns.length === 5) {
+    const up = ns.toUpperCase();
+    if (up === 'NPI') return US_NPI;
+    if (up === 'USSSA' || up === 'SSA') return US_SSN;
+  }
   return namespaceUri(ns);
 }
 

@@ -53,9 +53,23 @@ function oversized(v: unknown): boolean {
 }
 
 export class ResourceCollector {
-  /** Reference → position in `order` / `trustedAt`. */
-  private readonly byKey = new Map<string, number>();
+  /**
+   * Id → position in `order` / `trustedAt`. Keyed by the id, not the reference: the id is a flat string whose
+   * hash V8 computes once, where a `Type/id` key would be a new string to flatten and hash on every add.
+   * Ids hash the resource type, so one id never names two types.
+   */
+  private readonly byId = new Map<number, number>();
+  /** Ids whose short key (idKey) another id already holds: practically never used. */
+  private readonly byIdSpill = new Map<string, number>();
+
+  private find(id: string): number | undefined {
+    const at = this.byId.get(idKey(id));
+    if (at === undefined) return undefined;
+    return this.order[at]!.id === id ? at : this.byIdSpill.get(id);
+  }
   private readonly order: FhirResource[] = [];
+  /** `Type/id` of each resource in `order`. */
+  private readonly refs: string[] = [];
   /** Per resource: added only by builders whose output is valid by construction. */
   private readonly trustedAt: boolean[] = [];
   readonly issues: OutcomeIssue[] = [];
@@ -95,7 +109,7 @@ export class ResourceCollector {
   }
 
   has(type: string, key: string): boolean {
-    return this.byKey.has(`${type}/${this.id(type, key)}`);
+    return this.find(this.id(type, key)) !== undefined;
   }
 
   /**
@@ -116,7 +130,7 @@ export class ResourceCollector {
   /** add() with the id already computed (`id(resource.resourceType, key)`, e.g. incrementally). */
   addWithId(id: string, resource: FhirResource, trusted = false): string {
     const ref = `${resource.resourceType}/${id}`;
-    const at = this.byKey.get(ref);
+    const at = this.find(id);
     if (at !== undefined) {
       const existing = this.order[at]!;
       if (!trusted) this.trustedAt[at] = false;
@@ -130,15 +144,27 @@ export class ResourceCollector {
     }
     // Compaction (dropping undefined and empty members) happens once, in result().
     resource.id = id;
-    this.byKey.set(ref, this.order.length);
+    const k = idKey(id);
+    if (this.byId.has(k)) this.byIdSpill.set(id, this.order.length);
+    else this.byId.set(k, this.order.length);
     this.order.push(resource);
+    this.refs.push(ref);
     this.trustedAt.push(trusted);
     return ref;
   }
 
+  /** The reference of the resource added with this id, if any. */
+  refOf(id: string): string | undefined {
+    const at = this.find(id);
+    return at === undefined ? undefined : this.refs[at];
+  }
+
   get(ref: string): FhirResource | undefined {
-    const at = this.byKey.get(ref);
-    return at === undefined ? undefined : this.order[at];
+    const slash = ref.indexOf('/');
+    const at = this.find(ref.slice(slash + 1));
+    if (at === undefined) return undefined;
+    const r = this.order[at]!;
+    return r.resourceType.length === slash && ref.startsWith(r.resourceType) ? r : undefined;
   }
 
   warn(diagnostics: string, code = 'processing', expression?: string): void {
@@ -217,6 +243,16 @@ export class ResourceCollector {
 }
 
 const NONE: ValidationIssue[] = [];
+
+/** The first 7 hex digits of a UUID-shaped id as a small integer: a Map key V8 hashes without reading a string. */
+function idKey(id: string): number {
+  let k = 0;
+  for (let i = 0; i < 7; i++) {
+    const c = id.charCodeAt(i);
+    k = (k << 4) | (c <= 57 ? c - 48 : c - 87);
+  }
+  return k;
+}
 
 // Choice elements the converters write (R4 names): a merge must not add a second variant of one.
 const CHOICE_PREFIXES = ['value', 'effective', 'onset', 'abatement', 'performed', 'deceased', 'multipleBirth', 'occurrence', 'timing', 'serviced'];

@@ -86,9 +86,23 @@ export class Hl7Field {
   private atK = 1;
   private atStart = 0;
 
+  /**
+   * 1: the raw repetition holds no subcomponent separator and no escape character, so a component is its own
+   * value; 0: it holds one of them; -1: not looked at yet. Looked for once per repetition, not once per read.
+   */
+  private plain = -1;
+
   /** Unescaped component (1-based) or subcomponent (1-based); undefined when empty or `""` (HL7 null). */
   get(component = 1, subcomponent?: number): string | undefined {
-    return valueOf(this.component(component), this.enc, subcomponent);
+    const c = this.component(component);
+    if (c === undefined || c === '') return undefined;
+    let plain = this.plain;
+    if (plain === -1) {
+      const raw = this.raw;
+      plain = this.plain = raw.indexOf(this.enc.subcomponent) === -1 && raw.indexOf(this.enc.escape) === -1 ? 1 : 0;
+    }
+    if (plain === 1) return (subcomponent === undefined || subcomponent === 1) && c !== '""' ? c : undefined;
+    return valueOf(c, this.enc, subcomponent);
   }
 
   /** Subcomponents of a component, unescaped (empty strings kept so positions hold). */
@@ -117,7 +131,9 @@ export class Hl7Field {
   }
 }
 
-const NO_FIELDS: Hl7Field[] = [];
+// The empty reps() answer, with the elements kind of the non-empty ones (PACKED_ELEMENTS, where `[]` would be
+// PACKED_SMI_ELEMENTS): callers map over both, and two array maps at one site deoptimize the optimized caller.
+const NO_FIELDS: Hl7Field[] = [undefined as unknown as Hl7Field].slice(0, 0);
 
 /** Component k (1-based) of a raw repetition, as `raw.split(component)[k - 1]`, by scanning. */
 function componentAt(raw: string, sep: string, k: number): string | undefined {
