@@ -228,7 +228,7 @@ function buildPractitioner(ctx: Context, f: Hl7Field | undefined): string | unde
   const r: FhirResource = { resourceType: 'Practitioner', id: '' };
   if (p.identifier !== undefined) r.identifier = [p.identifier];
   if (p.name !== undefined) r.name = [p.name];
-  return ctx.c.add(p.key, r, true);
+  return ctx.c.add(p.key, r, 'compact');
 }
 
 /** XON (organization name^…^id in component 10, assigning authority in 6) or HD → Organization. */
@@ -254,7 +254,7 @@ function buildOrganizationFromXon(ctx: Context, f: Hl7Field | undefined, extra: 
   r.active = true;
   const addresses = (extra.address as (Json | undefined)[] | undefined)?.filter((a) => a !== undefined);
   if (addresses !== undefined && addresses.length > 0) r.address = addresses;
-  return ctx.c.add(key, r, true);
+  return ctx.c.add(key, r, 'compact');
 }
 
 function organizationFromHd(ctx: Context, f: Hl7Field | undefined): string | undefined {
@@ -272,7 +272,7 @@ function buildOrganizationFromHd(ctx: Context, f: Hl7Field | undefined): string 
   if (identifier.length > 0) r.identifier = identifier;
   r.name = ns ?? uid;
   r.active = true;
-  return ctx.c.add(`hd|${ns ?? ''}|${uid ?? ''}`, r, true);
+  return ctx.c.add(`hd|${ns ?? ''}|${uid ?? ''}`, r, 'compact');
 }
 
 const PHYSICAL_TYPE: Record<string, [string, string]> = table({
@@ -325,7 +325,7 @@ function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefine
       if (uid !== undefined && sys !== undefined) r.identifier = [{ system: 'urn:ietf:rfc:3986', value: sys }];
     }
     if (parent !== undefined) r.partOf = { reference: parent };
-    parent = ctx.c.addWithId(id, r, true);
+    parent = ctx.c.addWithId(id, r, 'compact');
     if (seen !== undefined) ctx.facilities.set(seen, parent);
     last = parent;
   }
@@ -455,7 +455,7 @@ function patient(ctx: Context, seg: Hl7Segment): void {
     // Valid and compact by construction (identifierFromCx sanitises every value).
     ctx.accountRef = ctx.c.add(`acct|${String(account.system ?? '')}|${String(account.value)}`, {
       resourceType: 'Account', id: '', identifier: [account], status: 'active', subject: [{ reference: ctx.patientRef }],
-    }, true);
+    }, 'compact');
   }
   ctx.encounterRef = undefined;
   ctx.reportRef = undefined;

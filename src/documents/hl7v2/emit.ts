@@ -70,8 +70,11 @@ export class ResourceCollector {
   private readonly order: FhirResource[] = [];
   /** `Type/id` of each resource in `order`. */
   private readonly refs: string[] = [];
-  /** Per resource: added only by builders whose output is valid by construction. */
-  private readonly trustedAt: boolean[] = [];
+  /**
+   * Per resource: 0 untrusted, 1 added only by builders whose output is valid by construction (TRUSTED),
+   * 2 also without empty top-level slots (COMPACT): result() takes it as it is.
+   */
+  private readonly trustedAt: number[] = [];
   readonly issues: OutcomeIssue[] = [];
   private readonly hasher: IdHasher;
   private readonly validate: boolean | 'all';
@@ -122,18 +125,21 @@ export class ResourceCollector {
    * may be undefined or empty arrays/objects (slots that later segments fill, kept so the member order does
    * not depend on the segment order) and are dropped in result() without walking the values. It stays
    * trusted only while every merge is trusted. The corpus and fuzz tests run these through the validator.
+   * `'compact'`: trusted, and no top-level member is undefined or empty either (a fixed shape whose members
+   * are all set conditionally), so result() does not look at it.
    */
-  add(key: string, resource: FhirResource, trusted = false): string {
+  add(key: string, resource: FhirResource, trusted: Trust = false): string {
     return this.addWithId(this.id(resource.resourceType, key), resource, trusted);
   }
 
   /** add() with the id already computed (`id(resource.resourceType, key)`, e.g. incrementally). */
-  addWithId(id: string, resource: FhirResource, trusted = false): string {
+  addWithId(id: string, resource: FhirResource, trusted: Trust = false): string {
     const ref = `${resource.resourceType}/${id}`;
     const at = this.find(id);
     if (at !== undefined) {
       const existing = this.order[at]!;
-      if (!trusted) this.trustedAt[at] = false;
+      const level = trustLevel(trusted);
+      if (level < this.trustedAt[at]!) this.trustedAt[at] = level;
       for (const k in resource) {
         const v = resource[k];
         if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
@@ -149,7 +155,7 @@ export class ResourceCollector {
     else this.byId.set(k, this.order.length);
     this.order.push(resource);
     this.refs.push(ref);
-    this.trustedAt.push(trusted);
+    this.trustedAt.push(trustLevel(trusted));
     return ref;
   }
 
@@ -191,11 +197,12 @@ export class ResourceCollector {
     const issues = [...this.issues];
     for (let i = 0; i < this.order.length; i++) {
       const built = this.order[i]!;
-      const trusted = this.trustedAt[i]!;
+      const level = this.trustedAt[i]!;
+      const trusted = level !== UNTRUSTED;
       // Converters fill members after adding (diagnoses, results, notes), so compaction happens here, once.
       // Trusted resources are compact by construction below the top level (and put the id placeholder
-      // second): only their top-level slots are looked at.
-      const r = trusted ? compactTop(built) : compactResource(built);
+      // second): only their top-level slots are looked at, and not even those of compact ones.
+      const r = level === COMPACT ? built : trusted ? compactTop(built) : compactResource(built);
       let problems: ValidationIssue[] = NONE;
       if (this.validate === 'all' || (this.validate === true && !trusted)) problems = errorsOf(validateResource(r));
       else if (this.validate === true && this.maxStringLength > MAX_STRING && oversized(r)) problems = [{ severity: 'error', code: 'value', path: r.resourceType, message: 'a string is longer than 1 MiB' }];
@@ -243,6 +250,16 @@ export class ResourceCollector {
 }
 
 const NONE: ValidationIssue[] = [];
+
+/** How far a builder vouches for a resource (see ResourceCollector.add). */
+export type Trust = boolean | 'compact';
+const UNTRUSTED = 0;
+const TRUSTED = 1;
+const COMPACT = 2;
+
+function trustLevel(t: Trust): number {
+  return t === 'compact' ? COMPACT : t ? TRUSTED : UNTRUSTED;
+}
 
 /** The first 7 hex digits of a UUID-shaped id as a small integer: a Map key V8 hashes without reading a string. */
 function idKey(id: string): number {
