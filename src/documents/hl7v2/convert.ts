@@ -105,13 +105,10 @@ interface Context {
   /** Where the last segment put us, for NTE and ROL. */
   last: 'patient' | 'visit' | 'report' | 'observation' | 'other';
   counter: number;
-  /** References built per raw field, one map per kind of builder (see memo()). */
-  practitioners: Map<string, string | undefined>;
-  organizationsXon: Map<string, string | undefined>;
-  organizationsHd: Map<string, string | undefined>;
-  locations: Map<string, string | undefined>;
+  /** References built per raw field, one map per kind of builder (see memo()), made on first use. */
+  memos: (Map<string, string | undefined> | undefined)[];
   /** Facility Locations built, by path and universal id (their content depends on both). */
-  facilities: Map<string, string>;
+  facilities: Map<string, string> | undefined;
 }
 
 /** Converts one parsed message. Never throws for content; unexpected problems become issues. */
@@ -167,7 +164,7 @@ function newContext(msg: Hl7Message, options: Hl7ConvertOptions): Context {
   const controlId = msg.controlId ?? `${msg.msh.raw(7)}|${msg.msh.raw(3)}`;
   return {
     msg, c: new ResourceCollector(options, maxStringLength(msg.textLength)), tz: tzOf(msg.msh.get(7)) ?? fhirZone(options.defaultTimezone), event: msg.triggerEvent, controlId, last: 'other', counter: 0,
-    practitioners: new Map(), organizationsXon: new Map(), organizationsHd: new Map(), locations: new Map(), facilities: new Map(),
+    memos: [undefined, undefined, undefined, undefined], facilities: undefined,
   };
 }
 
@@ -205,20 +202,27 @@ const MAX_INT = 2147483647;
  * The reference a builder made for the same raw field earlier in this message (a practitioner, place or
  * organization named in several fields): building it again would only merge identical content.
  */
-function memo(built: Map<string, string | undefined>, f: Hl7Field | undefined, build: () => string | undefined): string | undefined {
+const PRACTITIONERS = 0;
+const ORGANIZATIONS_XON = 1;
+const ORGANIZATIONS_HD = 2;
+const LOCATIONS = 3;
+
+function memo(ctx: Context, kind: number, f: Hl7Field | undefined, build: (ctx: Context, f: Hl7Field) => string | undefined): string | undefined {
   if (f === undefined) return undefined;
+  const built = ctx.memos[kind] ??= new Map();
   // Keyed by the raw field itself (a map per kind of builder): no key string to make, flatten and hash.
   const k = f.raw;
   const known = built.get(k);
   if (known !== undefined || built.has(k)) return known;
-  const ref = build();
+  // `build` is a module function taking its arguments (a closure would be allocated on every call, hit or miss).
+  const ref = build(ctx, f);
   built.set(k, ref);
   return ref;
 }
 
 /** XCN → Practitioner reference (deduplicated by identifier, else by name). */
 function practitioner(ctx: Context, f: Hl7Field | undefined): string | undefined {
-  return memo(ctx.practitioners, f, () => buildPractitioner(ctx, f));
+  return memo(ctx, PRACTITIONERS, f, buildPractitioner);
 }
 
 function buildPractitioner(ctx: Context, f: Hl7Field | undefined): string | undefined {
@@ -233,8 +237,14 @@ function buildPractitioner(ctx: Context, f: Hl7Field | undefined): string | unde
 
 /** XON (organization name^…^id in component 10, assigning authority in 6) or HD → Organization. */
 function organizationFromXon(ctx: Context, f: Hl7Field | undefined, extra?: { address?: (Json | undefined)[] }): string | undefined {
-  return extra === undefined ? memo(ctx.organizationsXon, f, () => buildOrganizationFromXon(ctx, f, {})) : buildOrganizationFromXon(ctx, f, extra);
+  return extra === undefined ? memo(ctx, ORGANIZATIONS_XON, f, buildPlainOrganizationFromXon) : buildOrganizationFromXon(ctx, f, extra);
 }
+
+function buildPlainOrganizationFromXon(ctx: Context, f: Hl7Field): string | undefined {
+  return buildOrganizationFromXon(ctx, f, NO_EXTRA);
+}
+
+const NO_EXTRA: { address?: (Json | undefined)[] } = {};
 
 function buildOrganizationFromXon(ctx: Context, f: Hl7Field | undefined, extra: { address?: (Json | undefined)[] }): string | undefined {
   if (f === undefined || f.isEmpty()) return undefined;
@@ -258,7 +268,7 @@ function buildOrganizationFromXon(ctx: Context, f: Hl7Field | undefined, extra: 
 }
 
 function organizationFromHd(ctx: Context, f: Hl7Field | undefined): string | undefined {
-  return memo(ctx.organizationsHd, f, () => buildOrganizationFromHd(ctx, f));
+  return memo(ctx, ORGANIZATIONS_HD, f, buildOrganizationFromHd);
 }
 
 function buildOrganizationFromHd(ctx: Context, f: Hl7Field | undefined): string | undefined {
@@ -284,7 +294,7 @@ const LEVEL_STEP = LEVELS.map((l) => `|${l}=`);
 
 /** PL → Location hierarchy (facility > building > floor > point of care > room > bed); returns the most specific. */
 function location(ctx: Context, f: Hl7Field | undefined): string | undefined {
-  return memo(ctx.locations, f, () => buildLocation(ctx, f));
+  return memo(ctx, LOCATIONS, f, buildLocation);
 }
 
 function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefined {
@@ -308,7 +318,7 @@ function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefine
     // facility's content also depends on its universal id). Built once, as add() would only merge identical content.
     const id = ctx.c.idOf(hash);
     const seen = level === 'facility' ? `${path}|${f.get(4, 2) ?? ''}|${f.get(4, 3) ?? ''}` : undefined;
-    const known = seen !== undefined ? ctx.facilities.get(seen) : ctx.c.refOf(id);
+    const known = seen !== undefined ? ctx.facilities?.get(seen) : ctx.c.refOf(id);
     if (known !== undefined) {
       parent = known;
       last = known;
@@ -326,7 +336,7 @@ function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefine
     }
     if (parent !== undefined) r.partOf = { reference: parent };
     parent = ctx.c.addWithId(id, r, 'compact');
-    if (seen !== undefined) ctx.facilities.set(seen, parent);
+    if (seen !== undefined) (ctx.facilities ??= new Map()).set(seen, parent);
     last = parent;
   }
   if (last !== undefined && description !== undefined) {

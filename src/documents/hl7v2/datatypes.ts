@@ -186,10 +186,6 @@ export function fhirZone(tz: string | undefined): string | undefined {
   return tz !== undefined && FHIR_TZ.test(tz) ? tz : undefined;
 }
 
-function pad2(n: number): string {
-  return n < 10 ? `0${n}` : String(n);
-}
-
 /**
  * TS / DTM / DT → FHIR date and dateTime. Without a zone in the value, `defaultTz` (the sender's
  * zone, taken from MSH-7) is used; without either, only the date part is kept.
@@ -212,34 +208,41 @@ export function parseTs(value: string | undefined, defaultTz?: string): Hl7Time 
     if (!isDigits(frac) || frac.length > 4) return undefined;
   }
   if (!isDigits(v) || v.length < 4 || v.length > 14 || v.length % 2 !== 0) return undefined;
-  const year = v.slice(0, 4);
-  if (year === '0000') return undefined;
-  let date = year;
-  if (v.length >= 6) {
-    const m = Number(v.slice(4, 6));
+  // Digits are read as char codes and the text is cut once per part (no slice per number): time stamps are
+  // read several times per message.
+  const n = v.length;
+  const year = twoDigits(v, 0) * 100 + twoDigits(v, 2);
+  if (year === 0) return undefined;
+  let date: string;
+  if (n === 4) date = v;
+  else {
+    const m = twoDigits(v, 4);
     if (m < 1 || m > 12) return undefined;
-    date += `-${v.slice(4, 6)}`;
-    if (v.length >= 8) {
-      const d = Number(v.slice(6, 8));
+    if (n === 6) date = `${v.slice(0, 4)}-${v.slice(4, 6)}`;
+    else {
+      const d = twoDigits(v, 6);
       if (d < 1 || d > DAYS_IN_MONTH[m - 1]!) return undefined;
-      if (m === 2 && d === 29) {
-        const y = Number(year);
-        if (!(y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0))) return undefined;
-      }
-      date += `-${v.slice(6, 8)}`;
+      if (m === 2 && d === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return undefined;
+      date = `${v.slice(0, 4)}-${v.slice(4, 6)}-${v.slice(6, 8)}`;
     }
   }
-  if (v.length <= 8) return { date, dateTime: date };
-  const hh = Number(v.slice(8, 10));
-  const mi = v.length >= 12 ? Number(v.slice(10, 12)) : 0;
-  const ss = v.length >= 14 ? Number(v.slice(12, 14)) : 0;
+  if (n <= 8) return { date, dateTime: date };
+  const hh = twoDigits(v, 8);
+  const mi = n >= 12 ? twoDigits(v, 10) : 0;
+  const ss = n >= 14 ? twoDigits(v, 12) : 0;
   if (hh > 23 || mi > 59 || ss > 60) return { date, dateTime: date };
   const zone = tz ?? defaultTz;
   if (zone === undefined) return { date, dateTime: date };
-  const time = `${pad2(hh)}:${pad2(mi)}:${pad2(ss === 60 ? 59 : ss)}${frac !== '' ? `.${frac}` : ''}`;
+  // Two digits each, as in the input (a leap second becomes :59).
+  const time = `${v.slice(8, 10)}:${n >= 12 ? v.slice(10, 12) : '00'}:${n >= 14 ? (ss === 60 ? '59' : v.slice(12, 14)) : '00'}${frac !== '' ? `.${frac}` : ''}`;
   const dateTime = `${date}T${time}${zone}`;
   const full = date.length === 10 ? dateTime : undefined;
-  return full === undefined ? { date, dateTime: date } : { date, dateTime, instant: v.length >= 14 ? dateTime : undefined };
+  return full === undefined ? { date, dateTime: date } : { date, dateTime, instant: n >= 14 ? dateTime : undefined };
+}
+
+/** The number written by the two ASCII digits at i (the caller has checked they are digits). */
+function twoDigits(s: string, i: number): number {
+  return (s.charCodeAt(i) - 48) * 10 + s.charCodeAt(i + 1) - 48;
 }
 
 // ---------------------------------------------------------------- people, places, contacts

@@ -60,12 +60,12 @@ export class ResourceCollector {
    */
   private readonly byId = new Map<number, number>();
   /** Ids whose short key (idKey) another id already holds: practically never used. */
-  private readonly byIdSpill = new Map<string, number>();
+  private byIdSpill: Map<string, number> | undefined;
 
   private find(id: string): number | undefined {
     const at = this.byId.get(idKey(id));
     if (at === undefined) return undefined;
-    return this.order[at]!.id === id ? at : this.byIdSpill.get(id);
+    return this.order[at]!.id === id ? at : this.byIdSpill?.get(id);
   }
   private readonly order: FhirResource[] = [];
   /** `Type/id` of each resource in `order`. */
@@ -151,7 +151,7 @@ export class ResourceCollector {
     // Compaction (dropping undefined and empty members) happens once, in result().
     resource.id = id;
     const k = idKey(id);
-    if (this.byId.has(k)) this.byIdSpill.set(id, this.order.length);
+    if (this.byId.has(k)) (this.byIdSpill ??= new Map()).set(id, this.order.length);
     else this.byId.set(k, this.order.length);
     this.order.push(resource);
     this.refs.push(ref);
