@@ -302,8 +302,8 @@ function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefine
   // Names in LEVELS order (one array, not a tuple per level).
   const names = [clean(f.get(4, 1)) ?? clean(f.get(4, 2)), clean(f.get(7)), clean(f.get(8)), clean(f.get(1, 1)), clean(f.get(2, 1)), clean(f.get(3, 1))];
   let parent: string | undefined;
-  let path = '';
-  // The id of each place hashes its path, which extends its parent's: hashed incrementally.
+  // The id of each place hashes its path (the steps from the facility down), which extends its parent's:
+  // hashed incrementally, without building the path.
   let hash = ctx.c.startId('Location');
   const description = clean(f.get(9));
   let last: string | undefined;
@@ -312,22 +312,22 @@ function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefine
     if (name === undefined) continue;
     const level = LEVELS[i]!;
     const step = LEVEL_STEP[i]! + name;
-    path += step;
     hash = ctx.c.extendId(hash, step);
     // Another field of this message may name the same place: the same path, so the same id and content (a
     // facility's content also depends on its universal id). Built once, as add() would only merge identical content.
     const id = ctx.c.idOf(hash);
-    const seen = level === 'facility' ? `${path}|${f.get(4, 2) ?? ''}|${f.get(4, 3) ?? ''}` : undefined;
+    // (The facility is the first level, so its path is its step.)
+    const seen = level === 'facility' ? `${step}|${f.get(4, 2) ?? ''}|${f.get(4, 3) ?? ''}` : undefined;
     const known = seen !== undefined ? ctx.facilities?.get(seen) : ctx.c.refOf(id);
     if (known !== undefined) {
       parent = known;
       last = known;
       continue;
     }
-    const [code, display] = PHYSICAL_TYPE[level]!;
+    const type = PHYSICAL_TYPE[level]!;
     const r: FhirResource = {
       resourceType: 'Location', id: '', status: 'active', name, mode: 'instance',
-      physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code, display }] },
+      physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: type[0], display: type[1] }] },
     };
     if (level === 'facility') {
       const uid = clean(f.get(4, 2));
