@@ -152,7 +152,7 @@ console.log(`\n## bench:sharing (${new Date().toISOString()}, ${cpus().length} c
 console.log(`resources: ${counts.map((c) => `${c.type} ${c.n}`).join(', ')}; sharing_pairs ${pairs}; samples ${samples}\n`);
 console.log('| caller | request | p50 ms | p99 ms |\n|---|---|---|---|');
 for (const r of rows) console.log(r);
-for (const [bi, p] of [[lonely, '_count=20'], [sharer, '_count=20'], [sharer, 'code=http://loinc.org|c3&_count=20']] as const) {
+for (const [bi, p] of [[lonely, '_count=20'], [sharer, '_count=20'], [sharer, 'code=http://loinc.org|c3&_count=20'], [lonely, '_count=20&_sort=-_lastUpdated'], [sharer, '_count=20&_sort=-_lastUpdated']] as const) {
   console.log(`\nEXPLAIN ANALYZE Observation?${p} as ${b(bi)}:\n${await explain(bi, p)}`);
 }
 await db.close();

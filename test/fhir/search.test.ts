@@ -180,6 +180,22 @@ describe('result shaping and paging', () => {
     assert.deepEqual(await names('_sort=-_lastUpdated'), ["O'Neil", 'Brown', 'Müller', 'Smithson', 'Smith']);
     assert.equal(await status(store.search(A, 'Patient', qs('_sort=nonsense'))), 400);
   });
+  test('keyset paging over _lastUpdated and _id (NOT NULL keys, no missing-value flag) gives the single page in order', async () => {
+    for (const sort of ['-_lastUpdated', '_lastUpdated', '_id', '-_id', '-_lastUpdated,family']) {
+      const all = (await store.search(A, 'Patient', qs(`_sort=${sort}&_count=100`))).result.matches.map((m) => m.id);
+      const paged: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const params = qs(`_sort=${sort}&_count=2`);
+        if (cursor) params.push(['_cursor', cursor]);
+        const { result } = await store.search(A, 'Patient', params);
+        paged.push(...result.matches.map((m) => m.id));
+        cursor = result.nextCursor;
+      } while (cursor);
+      assert.deepEqual(paged, all, sort);
+      assert.ok(all.length >= 5, sort);
+    }
+  });
   test('keyset paging stays correct while data changes', async () => {
     const pageIds: string[] = [];
     let cursor: string | null = null;

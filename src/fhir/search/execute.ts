@@ -65,7 +65,7 @@ function toRow(r: SearchRow, raw: boolean): SearchRow {
 /** The WHERE clause of a search over `resources r` (type, not deleted, visible, filters). */
 export function searchWhere(ctx: AccessContext, q: ParsedSearch, s: SqlContext): string {
   const typeP = s.p.add(q.type);
-  const parts = [`r.type = ${typeP}`, 'NOT r.deleted', visibleSql(ctx, 'r', s.p.values)];
+  const parts = [`r.type = ${typeP}`, 'NOT r.deleted', visibleSql(ctx, 'r', s.p.values, q.type)];
   const nestable = q.filters.filter(isNestable);
   for (const f of q.filters) if (!isNestable(f)) parts.push(filterSql(f, 'r', typeP, s));
   if (nestable.length > 0) parts.push(nestedFiltersSql(nestable, 'r', typeP, s));
@@ -97,7 +97,10 @@ export async function executeSearch(db: Queryable, ctx: AccessContext, q: Parsed
     const c = decodeCursor(q.cursor, cols.length);
     pageWhere += ` AND ${keysetCondition(cols, c.k, c.id, idExpr, s)}`;
   }
-  const order = [...cols.flatMap((c) => [`(${c.expr}) IS NULL`, `${c.expr}${c.descending ? ' DESC' : ''}`]), idExpr].join(', ');
+  const order = [...cols.flatMap((c) => {
+    const key = `${c.expr}${c.descending ? ' DESC' : ''}`;
+    return c.notNull ? [key] : [`(${c.expr}) IS NULL`, key];
+  }), idExpr].join(', ');
   const keySelect = cols.map((c, i) => `, ${c.text} AS k${i}`).join('');
   const raw = env.raw ?? false;
   const sql = `SELECT ${ROW_COLUMNS('r', raw)}${keySelect} FROM resources r WHERE ${pageWhere} ORDER BY ${order} LIMIT ${q.count + 1}`;

@@ -295,6 +295,12 @@ export interface SortColumn {
   text: string;
   cast: 'text' | 'timestamptz' | 'numeric';
   descending: boolean;
+  /**
+   * The key is a NOT NULL column (`_id`, `_lastUpdated`): no "missing values last" flag in ORDER BY or the keyset,
+   * so an index on the column gives the order (`_sort=-_lastUpdated` walks resources_builder_type_updated
+   * backwards instead of sorting every resource of the type).
+   */
+  notNull?: boolean;
 }
 
 const SORT_COLUMN: Record<string, { col: string; cast: SortColumn['cast'] }> = {
@@ -310,9 +316,9 @@ export function asText(expr: string, cast: SortColumn['cast']): string {
 
 /** One sort key as a SQL expression: a column, or the min/max of the parameter's index values. */
 export function sortColumn(k: SortKey, alias: string, s: SqlContext): SortColumn {
-  if (k.code === '_id') return { expr: `${alias}.id`, text: `${alias}.id`, cast: 'text', descending: k.descending };
+  if (k.code === '_id') return { expr: `${alias}.id`, text: `${alias}.id`, cast: 'text', descending: k.descending, notNull: true };
   if (k.code === '_lastUpdated') {
-    return { expr: `${alias}.last_updated`, text: asText(`${alias}.last_updated`, 'timestamptz'), cast: 'timestamptz', descending: k.descending };
+    return { expr: `${alias}.last_updated`, text: asText(`${alias}.last_updated`, 'timestamptz'), cast: 'timestamptz', descending: k.descending, notNull: true };
   }
   const def = k.def!;
   const sc = SORT_COLUMN[def.type]!;
@@ -326,13 +332,13 @@ export function sortColumn(k: SortKey, alias: string, s: SqlContext): SortColumn
  * Keyset condition "row comes after the cursor" for keys ordered by (key IS NULL, key [desc]) …, id.
  * `values` are the cursor's key values as text (null = missing).
  */
-export function keysetCondition(cols: { expr: string; cast: SortColumn['cast']; descending: boolean }[], values: (string | null)[], lastId: string, idExpr: string, s: SqlContext): string {
+export function keysetCondition(cols: { expr: string; cast: SortColumn['cast']; descending: boolean; notNull?: boolean }[], values: (string | null)[], lastId: string, idExpr: string, s: SqlContext): string {
   // components: [nullFlag asc, value dir] per key, then id asc
   type Comp = { expr: string; op: '>' | '<'; param: string } | { nullFlag: string; cursorNull: boolean };
   const comps: Comp[] = [];
   cols.forEach((c, i) => {
     const v = values[i] ?? null;
-    comps.push({ nullFlag: `(${c.expr}) IS NULL`, cursorNull: v === null });
+    if (!c.notNull) comps.push({ nullFlag: `(${c.expr}) IS NULL`, cursorNull: v === null });
     if (v !== null) comps.push({ expr: c.expr, op: c.descending ? '<' : '>', param: `${s.p.add(v)}::${c.cast}` });
   });
   comps.push({ expr: idExpr, op: '>', param: `${s.p.add(lastId)}::text` });
