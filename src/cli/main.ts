@@ -3,6 +3,7 @@ import { loadConfig } from '../platform/config.ts';
 import { serveCommand } from './serve.ts';
 import { migrateCommand } from './migrate.ts';
 import { workerCommand } from './worker.ts';
+import { reindexCommand } from './reindex.ts';
 import { networkSimCommand } from '../networks/sim/cli.ts';
 import { convertCommand } from '../documents/cli.ts';
 import { jqCommand } from '../hooks/jq/cli.ts';
@@ -17,6 +18,7 @@ const commands: Record<string, { run: Command; help: string }> = {
   worker: { run: workerCommand, help: 'worker                    run only the background workers (outbox, deliveries, jobs)' },
   'network-sim': { run: networkSimCommand, help: 'network-sim [--port 8090]  start the external-network simulator (commonwell, carequality, surescripts)' },
   migrate: { run: migrateCommand, help: 'migrate                   apply database migrations and exit' },
+  reindex: { run: reindexCommand, help: 'reindex [--type T,…] [--batch 500] [--upi]   rebuild search-index rows (and UPI blocking keys) from stored data' },
   builder: { run: (a) => builderCommand(a), help: 'builder create <name> | list' },
   client: { run: (a) => clientCommand(a), help: 'client create --builder <id> --name <n> --role "Builder Admin" | list --builder <id>' },
   grant: { run: (a) => grantCommand(a), help: 'grant create --grantor <id> --grantee <id> --relationship "<text>" | list | revoke <id>' },

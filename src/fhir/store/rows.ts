@@ -73,13 +73,7 @@ export async function writeRows(tx: Queryable, rows: PreparedRow[]): Promise<voi
   }
 
   const replaced = rows.filter((x) => x.hadPrevious);
-  if (replaced.length > 0) {
-    const types = replaced.map((x) => x.type);
-    const ids = replaced.map((x) => x.id);
-    for (const table of ['idx_token', 'idx_string', 'idx_date', 'idx_reference', 'idx_number', 'idx_quantity', 'idx_uri']) {
-      await tx.query(`DELETE FROM ${table} WHERE (id, type) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, [ids, types]);
-    }
-  }
+  if (replaced.length > 0) await deleteIndexRows(tx, replaced);
   await writeIndexRows(tx, rows);
 
   await tx.query(
@@ -88,7 +82,22 @@ export async function writeRows(tx: Queryable, rows: PreparedRow[]): Promise<voi
   );
 }
 
-async function writeIndexRows(tx: Queryable, rows: PreparedRow[]): Promise<void> {
+const INDEX_TABLES = ['idx_token', 'idx_string', 'idx_date', 'idx_reference', 'idx_number', 'idx_quantity', 'idx_uri'];
+
+/** The search-index rows of a resource: what writeIndexRows needs. */
+export type IndexedRow = Pick<PreparedRow, 'type' | 'id' | 'builderId' | 'deleted' | 'entries'>;
+
+/** Deletes every search-index row of these resources. */
+export async function deleteIndexRows(tx: Queryable, rows: Pick<PreparedRow, 'type' | 'id'>[]): Promise<void> {
+  const types = rows.map((x) => x.type);
+  const ids = rows.map((x) => x.id);
+  for (const table of INDEX_TABLES) {
+    await tx.query(`DELETE FROM ${table} WHERE (id, type) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, [ids, types]);
+  }
+}
+
+/** Inserts the search-index rows of these resources (none for deleted ones). */
+export async function writeIndexRows(tx: Queryable, rows: IndexedRow[]): Promise<void> {
   const token = new Columns(8), str = new Columns(7), date = new Columns(7), ref = new Columns(8);
   const num = new Columns(6), qty = new Columns(9), uri = new Columns(6);
   for (const x of rows) {
