@@ -689,6 +689,34 @@ function visitAdditional(ctx: Context, seg: Hl7Segment): void {
   }
 }
 
+/**
+ * `JSON.stringify(a) === JSON.stringify(b)` without building the strings: the same members in the same order
+ * (undefined members skipped, as JSON does), the same values.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i] ?? null, b[i] ?? null)) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = definedKeys(a as Json);
+  const kb = definedKeys(b as Json);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    if (ka[i] !== kb[i] || !sameJson((a as Json)[ka[i]!], (b as Json)[kb[i]!])) return false;
+  }
+  return true;
+}
+
+function definedKeys(o: Json): string[] {
+  const out: string[] = [];
+  for (const k in o) if (o[k] !== undefined) out.push(k);
+  return out;
+}
+
 function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
@@ -1165,7 +1193,7 @@ function insuranceAdditional(ctx: Context, seg: Hl7Segment): void {
   const caseName = humanName(seg.field(7));
   if (caseName !== undefined) {
     const names = (p.name as Json[] | undefined) ?? [];
-    if (!names.some((n) => JSON.stringify(n) === JSON.stringify(caseName))) p.name = [...names, caseName];
+    if (!names.some((n) => sameJson(n, caseName))) p.name = [...names, caseName];
   }
   const member = identifierFromCx(seg.field(61), 'MB');
   if (member !== undefined && !ids.some((i) => i.value === member.value)) ids.push(member);
@@ -1194,7 +1222,7 @@ function guarantor(ctx: Context, seg: Hl7Segment): void {
     if (p === undefined) return;
     const merge = (member: string, items: Json[]): void => {
       const list = (p[member] as Json[] | undefined) ?? [];
-      for (const it of items) if (!list.some((x) => JSON.stringify(x) === JSON.stringify(it))) list.push(it);
+      for (const it of items) if (!list.some((x) => sameJson(x, it))) list.push(it);
       p[member] = list;
     };
     merge('name', names);

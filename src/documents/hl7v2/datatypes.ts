@@ -40,7 +40,8 @@ const CODE_SYSTEMS: Record<string, string> = table({
 export function codeSystemUri(name: string | undefined, oid?: string): string | undefined {
   if (oid !== undefined && isOid(oid)) return `urn:oid:${oid}`;
   if (name === undefined) return undefined;
-  const known = CODE_SYSTEMS[name.toUpperCase()];
+  // Most names are already upper case: looked up as they are first (no new string).
+  const known = CODE_SYSTEMS[name] ?? (hasLowerCase(name) ? CODE_SYSTEMS[name.toUpperCase()] : undefined);
   if (known !== undefined) return known;
   if (name.length === 8 && (name.startsWith('HL7') || name.startsWith('hl7'))) {
     const table = name.slice(3);
@@ -49,6 +50,14 @@ export function codeSystemUri(name: string | undefined, oid?: string): string | 
   if (isOid(name)) return `urn:oid:${name}`;
   if (name.startsWith('http://') || name.startsWith('https://') || name.startsWith('urn:')) return isUriSafe(name) ? name : undefined;
   return undefined;
+}
+
+function hasLowerCase(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 97 && c <= 122) || c > 127) return true;
+  }
+  return false;
 }
 
 export function isDigits(s: string): boolean {

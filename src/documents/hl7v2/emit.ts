@@ -190,7 +190,7 @@ export class ResourceCollector {
   /** Validates everything and builds the result. */
   result(): ConversionResult {
     const entry: ConversionResult['bundle']['entry'] = [];
-    const resourcesByType: Record<string, number> = {};
+    let resourcesByType: Record<string, number> = {};
     const droppedByType: Record<string, number> = {};
     let dropped = 0;
     const goneRefs: string[] = [];
@@ -215,6 +215,9 @@ export class ResourceCollector {
         continue;
       }
       entry.push({ fullUrl: `urn:uuid:${r.id}`, resource: r });
+      // Counted here (in entry order, so the same member order as counting the entries afterwards); recounted
+      // below only when resources were dropped.
+      resourcesByType[r.resourceType] = (resourcesByType[r.resourceType] ?? 0) + 1;
     }
     if (dropped > 0) {
       // References to dropped resources are removed (an array item holding one goes, another member is
@@ -239,7 +242,10 @@ export class ResourceCollector {
       }
       issues.push({ severity: 'warning', code: 'incomplete', diagnostics: `${dropped} resource(s) dropped as invalid` });
     }
-    for (const e of entry) resourcesByType[e.resource.resourceType] = (resourcesByType[e.resource.resourceType] ?? 0) + 1;
+    if (dropped > 0) {
+      resourcesByType = {};
+      for (const e of entry) resourcesByType[e.resource.resourceType] = (resourcesByType[e.resource.resourceType] ?? 0) + 1;
+    }
     return {
       bundle: { resourceType: 'Bundle', type: 'collection', entry },
       outcome: { resourceType: 'OperationOutcome', issue: issues.length > 0 ? issues : [{ severity: 'information', code: 'informational', diagnostics: 'converted' }] },
