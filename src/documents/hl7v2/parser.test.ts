@@ -218,3 +218,28 @@ describe('HL7 v2 parser: one message from a text holding several', () => {
     assert.equal(m.warnings.length, 1);
   });
 });
+
+describe('HL7 v2 parser: component reads in any order', () => {
+  test('every read order gives what splitting the field gives (the scan resumes forwards and walks back)', () => {
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const alphabet = ['a', 'bc', '', '^', '^', '&', 'x&y', '""'];
+    for (let round = 0; round < 500; round++) {
+      let raw = '';
+      for (let k = 0, n = 1 + rand(12); k < n; k++) raw += alphabet[rand(alphabet.length)];
+      const m = ok(`MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5\rPID|1||${raw.replace(/\|/g, '')}`);
+      const field = m.segment('PID')!.field(3);
+      if (field === undefined) continue;
+      const parts = field.raw.split('^');
+      for (let r = 0; r < 20; r++) {
+        const k = 1 + rand(parts.length + 2);
+        const c = parts[k - 1];
+        const expected = c === undefined || c === '' ? undefined : c.split('&')[0] === '' || c.split('&')[0] === '""' ? undefined : c.split('&')[0];
+        assert.equal(field.get(k), expected, `${raw} component ${k}`);
+      }
+    }
+  });
+});
