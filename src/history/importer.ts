@@ -8,6 +8,7 @@ import type { FhirStore, FhirResource, WriteOp } from '../fhir/store/index.ts';
 import type { ConversionResult } from '../documents/types.ts';
 import { deterministicUuid } from '../platform/ids.ts';
 import { validateResource } from '../fhir/validation/index.ts';
+import { retryOnConflict } from '../db/retry.ts';
 
 export const SOURCE_TAG_SYSTEM = 'https://zusapi.com/thirdparty/source';
 
@@ -47,21 +48,8 @@ function withSourceTag(r: FhirResource, source: string): FhirResource {
   return { ...r, meta: { ...meta, tag: tags } };
 }
 
-/**
- * Concurrent imports for one patient share resources (the same Organization or Practitioner from two networks):
- * a deadlock, serialization failure or a lost race to create the same id aborts one transaction; run it again.
- */
-async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (i >= attempts || (code !== '40P01' && code !== '40001' && code !== '23505')) throw err;
-      await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 20));
-    }
-  }
-}
+// Concurrent imports for one patient share resources (the same Organization or Practitioner from two networks):
+// the write transaction runs again when it loses to another one (retryOnConflict).
 
 /** Optional hooks for callers that must serialise writes (push feeds: later events of one visit). */
 export interface ImportHooks {

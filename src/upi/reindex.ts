@@ -3,6 +3,7 @@
 // written again). It does not re-match: UPIDs stay as they are (a new match would move data between persons).
 import type { Database } from '../db/types.ts';
 import { blockingKeys, normalizeRecord, type PersonInput } from './engine/index.ts';
+import { retryOnConflict } from '../db/retry.ts';
 
 export interface UpiReindexProgress {
   patients: number;
@@ -15,12 +16,13 @@ export async function reindexUpiBlocks(db: Database, options: { batchSize?: numb
   const progress: UpiReindexProgress = { patients: 0, total };
   let after = '';
   for (;;) {
-    const done = await db.transaction(async (tx) => {
+    // The cursor and the count move only once the batch has committed (a retried batch is done again, whole).
+    const batch = await retryOnConflict(() => db.transaction(async (tx) => {
       // FOR UPDATE: a concurrent Patient write of one of these waits, then writes its own keys.
       const rows = (await tx.query<{ patient_id: string; record: PersonInput | string }>(
         `SELECT patient_id, record FROM upi_persons WHERE patient_id > $1 ORDER BY patient_id LIMIT ${batchSize} FOR UPDATE`, [after],
       )).rows;
-      if (rows.length === 0) return true;
+      if (rows.length === 0) return { n: 0, last: after };
       const patients: string[] = [];
       const keys: string[] = [];
       for (const r of rows) {
@@ -38,11 +40,11 @@ export async function reindexUpiBlocks(db: Database, options: { batchSize?: numb
         [ids, patients, keys],
       );
       await tx.query('INSERT INTO upi_blocks (block_key, patient_id) SELECT key, p FROM unnest($1::text[], $2::text[]) AS k(p, key) ON CONFLICT DO NOTHING', [patients, keys]);
-      after = rows[rows.length - 1]!.patient_id;
-      progress.patients += rows.length;
-      return rows.length < batchSize;
-    });
-    options.onProgress?.({ ...progress });
-    if (done) return progress;
+      return { n: rows.length, last: rows[rows.length - 1]!.patient_id };
+    }));
+    after = batch.last;
+    progress.patients += batch.n;
+    if (batch.n > 0) options.onProgress?.({ ...progress });
+    if (batch.n < batchSize) return progress;
   }
 }

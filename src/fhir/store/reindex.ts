@@ -6,6 +6,7 @@
 import type { Database } from '../../db/types.ts';
 import { extractIndexEntries } from '../indexing/index.ts';
 import { deleteIndexRows, writeIndexRows, type IndexedRow } from './rows.ts';
+import { retryOnConflict } from '../../db/retry.ts';
 
 export interface ReindexOptions {
   /** Only these resource types (default: all). */
@@ -35,14 +36,15 @@ export async function reindexResources(db: Database, options: ReindexOptions = {
   // Keyset over the primary key: every live resource once, whatever is written meanwhile.
   let after: [string, string] = ['', ''];
   for (;;) {
-    const done = await db.transaction(async (tx) => {
+    // The cursor and the counts move only once the batch has committed (a retried batch is done again, whole).
+    const batch = await retryOnConflict(() => db.transaction(async (tx) => {
       const rows = (await tx.query<{ type: string; id: string; builder_id: string; content: unknown }>(
         `SELECT type, id, builder_id, content FROM resources
           WHERE (type, id) > ($1, $2) AND NOT deleted AND ($3::text[] IS NULL OR type = ANY($3::text[]))
           ORDER BY type, id LIMIT ${batchSize} FOR UPDATE`,
         [after[0], after[1], types],
       )).rows;
-      if (rows.length === 0) return true;
+      if (rows.length === 0) return { n: 0, indexRows: 0, last: after };
       const indexed: IndexedRow[] = rows.map((r) => ({
         type: r.type, id: r.id, builderId: r.builder_id, deleted: false,
         entries: extractIndexEntries(typeof r.content === 'string' ? JSON.parse(r.content) : r.content),
@@ -50,12 +52,12 @@ export async function reindexResources(db: Database, options: ReindexOptions = {
       await deleteIndexRows(tx, indexed);
       await writeIndexRows(tx, indexed);
       const last = rows[rows.length - 1]!;
-      after = [last.type, last.id];
-      progress.resources += rows.length;
-      for (const r of indexed) progress.indexRows += r.entries.length;
-      return rows.length < batchSize;
-    });
-    options.onProgress?.({ ...progress });
-    if (done) return progress;
+      return { n: rows.length, indexRows: indexed.reduce((a, r) => a + r.entries.length, 0), last: [last.type, last.id] as [string, string] };
+    }));
+    after = batch.last;
+    progress.resources += batch.n;
+    progress.indexRows += batch.indexRows;
+    if (batch.n > 0) options.onProgress?.({ ...progress });
+    if (batch.n < batchSize) return progress;
   }
 }
