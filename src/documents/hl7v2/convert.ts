@@ -311,13 +311,13 @@ function buildLocation(ctx: Context, f: Hl7Field | undefined): string | undefine
     const name = names[i];
     if (name === undefined) continue;
     const level = LEVELS[i]!;
-    const step = LEVEL_STEP[i]! + name;
-    hash = ctx.c.extendId(hash, step);
+    // The step `|level=name` hashed in two parts: no joined string to build and flatten for the hash.
+    hash = ctx.c.extendId(ctx.c.extendId(hash, LEVEL_STEP[i]!), name);
     // Another field of this message may name the same place: the same path, so the same id and content (a
     // facility's content also depends on its universal id). Built once, as add() would only merge identical content.
     const id = ctx.c.idOf(hash);
     // (The facility is the first level, so its path is its step.)
-    const seen = level === 'facility' ? `${step}|${f.get(4, 2) ?? ''}|${f.get(4, 3) ?? ''}` : undefined;
+    const seen = level === 'facility' ? `${LEVEL_STEP[i]!}${name}|${f.get(4, 2) ?? ''}|${f.get(4, 3) ?? ''}` : undefined;
     const known = seen !== undefined ? ctx.facilities?.get(seen) : ctx.c.refOf(id);
     if (known !== undefined) {
       parent = known;

@@ -178,14 +178,36 @@ const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 export function tzOf(ts: string | undefined): string | undefined {
   if (ts === undefined) return undefined;
   const k = Math.max(ts.indexOf('+'), ts.indexOf('-'));
-  if (k === -1) return undefined;
-  const z = ts.slice(k + 1);
-  if (z.length !== 4 || !isDigits(z)) return undefined;
-  const hh = Number(z.slice(0, 2));
-  const mm = Number(z.slice(2));
+  return k === -1 ? undefined : zoneAt(ts, k);
+}
+
+/** FHIR zone strings by sign and offset: at most 2 × 1,500 of them, and strings are immutable, so they are shared. */
+const ZONES = new Map<number, string>();
+
+/** The zone whose sign is at ts[k] and whose four digits end the text; undefined when there are not exactly four. */
+function zoneAt(ts: string, k: number): string | undefined {
+  if (ts.length - k !== 5 || !digitsBetween(ts, k + 1, k + 5)) return undefined;
+  const hh = twoDigits(ts, k + 1);
+  const mm = twoDigits(ts, k + 3);
   // R4 zones: -13:59 … +13:59 and ±14:00.
   if (mm > 59 || hh > 14 || (hh === 14 && mm !== 0)) return undefined;
-  return `${ts[k]}${z.slice(0, 2)}:${z.slice(2)}`;
+  const key = (ts.charCodeAt(k) === 43 ? 10000 : 0) + hh * 100 + mm;
+  let zone = ZONES.get(key);
+  if (zone === undefined) {
+    zone = `${ts[k]!}${ts.slice(k + 1, k + 3)}:${ts.slice(k + 3, k + 5)}`;
+    ZONES.set(key, zone);
+  }
+  return zone;
+}
+
+/** s[from, to) is non-empty and all ASCII digits. */
+function digitsBetween(s: string, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 const FHIR_TZ = /^(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
@@ -201,29 +223,29 @@ export function fhirZone(tz: string | undefined): string | undefined {
  */
 export function parseTs(value: string | undefined, defaultTz?: string): Hl7Time | undefined {
   if (value === undefined) return undefined;
-  let v = value.trim();
+  // Read within v[0, n): the zone and the fraction are cut off by moving n, not by slicing (time stamps are read
+  // several times per message); digits are read as char codes and the output cut once per part.
+  const v = value.trim();
+  let n = v.length;
   let tz: string | undefined;
   const k = Math.max(v.indexOf('+'), v.indexOf('-'));
   if (k !== -1) {
-    tz = tzOf(v);
+    tz = zoneAt(v, k);
     if (tz === undefined) return undefined;
-    v = v.slice(0, k);
+    n = k;
   }
   let frac = '';
   const dot = v.indexOf('.');
-  if (dot !== -1) {
-    frac = v.slice(dot + 1);
-    v = v.slice(0, dot);
-    if (!isDigits(frac) || frac.length > 4) return undefined;
+  if (dot !== -1 && dot < n) {
+    if (n - dot - 1 > 4 || !digitsBetween(v, dot + 1, n)) return undefined;
+    frac = v.slice(dot + 1, n);
+    n = dot;
   }
-  if (!isDigits(v) || v.length < 4 || v.length > 14 || v.length % 2 !== 0) return undefined;
-  // Digits are read as char codes and the text is cut once per part (no slice per number): time stamps are
-  // read several times per message.
-  const n = v.length;
+  if (n < 4 || n > 14 || n % 2 !== 0 || !digitsBetween(v, 0, n)) return undefined;
   const year = twoDigits(v, 0) * 100 + twoDigits(v, 2);
   if (year === 0) return undefined;
   let date: string;
-  if (n === 4) date = v;
+  if (n === 4) date = n === v.length ? v : v.slice(0, 4);
   else {
     const m = twoDigits(v, 4);
     if (m < 1 || m > 12) return undefined;
