@@ -6,7 +6,8 @@ import { reindexUpiBlocks } from '../upi/reindex.ts';
 
 const USAGE = `usage: tessera reindex [--type Patient,Observation …] [--batch 500] [--upi] [--quiet]
   Rebuilds the search-index rows of every stored resource (or of the given types) from its content, e.g. after an
-  upgrade that added search parameters. No new versions, no webhooks. Safe while the platform runs.
+  upgrade that added search parameters. No new versions, no webhooks. On PostgreSQL it is safe while the platform
+  runs; the embedded database (PGlite) is used by one process at a time, so stop the server first.
   --upi    also re-derive the UPI blocking keys of every indexed Patient (UPIDs are not re-matched)
   --quiet  no progress on stderr`;
 

@@ -23,3 +23,28 @@ test('database conventions are the same on PGlite and PostgreSQL', async () => {
     await db.close();
   }
 });
+
+test('an embedded data directory is used by one process at a time (lock file beside it, stale locks taken over)', async () => {
+  const { mkdtempSync, writeFileSync, existsSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { spawnSync } = await import('node:child_process');
+  const { openPGlite } = await import('./pglite.ts');
+  const root = mkdtempSync(join(tmpdir(), 'tessera-lock-'));
+  const dir = join(root, 'pg');
+  try {
+    // A live process holds it (our parent, the test runner, is alive): refused with a clear message.
+    writeFileSync(`${dir}.lock`, String(process.ppid));
+    await assert.rejects(openPGlite({ dataDir: dir }), /in use by process \d+/);
+    // A process that is gone left it: taken over, and released on close.
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+    writeFileSync(`${dir}.lock`, gone);
+    const db = await openPGlite({ dataDir: dir });
+    assert.equal(readFileSync(`${dir}.lock`, 'utf8'), String(process.pid));
+    await db.query('SELECT 1');
+    await db.close();
+    assert.equal(existsSync(`${dir}.lock`), false);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

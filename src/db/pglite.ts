@@ -1,3 +1,5 @@
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
 import type { Database, Queryable, QueryResult, TransactionOptions } from './types.ts';
 
@@ -27,8 +29,67 @@ export interface PGliteOptions {
   loadDataDir?: Blob | File;
 }
 
+/**
+ * PGlite is PostgreSQL inside this process: a second process opening the same data directory (say `tessera
+ * reindex` while `tessera serve` runs) would write the same files from another server and corrupt them. The
+ * directory is claimed with a lock file (`<dir>.lock`) holding the owner's pid; a lock whose process is gone is
+ * taken over.
+ */
+function claimDataDir(dataDir: string): () => void {
+  // Beside the directory, not in it: PostgreSQL's own files are left alone (initdb wants an empty directory).
+  mkdirSync(dirname(dataDir), { recursive: true });
+  const lockPath = `${dataDir.replace(/[/\\]+$/, '')}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lockPath, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        process.off('exit', release);
+        try {
+          if (readFileSync(lockPath, 'utf8') === String(process.pid)) unlinkSync(lockPath);
+        } catch {
+          // already gone
+        }
+      };
+      process.on('exit', release);
+      return release;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(readFileSync(lockPath, 'utf8').trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+        throw new Error(`the embedded database in ${dataDir} is in use by process ${owner} (a running tessera serve or worker?). `
+          + 'Stop it first, or use a PostgreSQL server (DATABASE_URL) to run commands beside the platform. '
+          + `If no such process is running, delete ${lockPath}.`);
+      }
+      // Left by a process that is gone (or by this one): take it over.
+      unlinkSync(lockPath);
+    }
+  }
+  throw new Error(`could not lock ${lockPath}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export async function openPGlite(options: PGliteOptions = {}): Promise<Database & { dump(): Promise<Blob> }> {
-  const pg = await PGlite.create({ dataDir: options.dataDir, loadDataDir: options.loadDataDir, relaxedDurability: false });
+  const release = options.dataDir !== undefined ? claimDataDir(options.dataDir) : () => {};
+  let pg: PGlite;
+  try {
+    pg = await PGlite.create({ dataDir: options.dataDir, loadDataDir: options.loadDataDir, relaxedDurability: false });
+  } catch (err) {
+    release();
+    throw err;
+  }
   const q = wrap(pg);
   return {
     kind: 'pglite',
@@ -51,6 +112,7 @@ export async function openPGlite(options: PGliteOptions = {}): Promise<Database 
     },
     async close() {
       if (!pg.closed) await pg.close();
+      release();
     },
     async dump() {
       return pg.dumpDataDir('none');
