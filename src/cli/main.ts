@@ -47,7 +47,16 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  loadConfig(); // fail fast on invalid configuration
-  const code = await cmd.run(rest);
-  if (code !== 0) process.exitCode = code;
+  try {
+    loadConfig(); // fail fast on invalid configuration
+    const code = await cmd.run(rest);
+    if (code !== 0) process.exitCode = code;
+  } catch (err) {
+    // What went wrong, in one line (the embedded database in use by another process, a bad DATABASE_URL …); the
+    // stack only when asked for.
+    const e = err as Error;
+    process.stderr.write(`tessera ${name}: ${e?.message ?? String(err)}\n`);
+    if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') process.stderr.write(`${e?.stack ?? ''}\n`);
+    process.exitCode = 1;
+  }
 }
