@@ -451,7 +451,7 @@ function patient(ctx: Context, seg: Hl7Segment): void {
   ctx.patientKey = key;
   ctx.patientRef = ctx.c.add(key, r, true);
   // PID-21 mother's identifier: the mother as a RelatedPerson (newborn registrations).
-  const motherIds = reps(seg, 21).map((f) => identifierFromCx(f)).filter((x) => x !== undefined);
+  const motherIds = mapDefined(reps(seg, 21), (f) => identifierFromCx(f));
   if (motherIds.length > 0) {
     ctx.c.add(`${key}|mother|${seg.raw(21)}`, {
       resourceType: 'RelatedPerson', id: '', active: true, patient: { reference: ctx.patientRef }, identifier: motherIds,
@@ -514,13 +514,13 @@ function patientAdditional(ctx: Context, seg: Hl7Segment): void {
 
 function merge(ctx: Context, seg: Hl7Segment): void {
   if (ctx.patientRef === undefined) return;
-  const ids = reps(seg, 1).map((f) => identifierFromCx(f)).filter((x) => x !== undefined);
+  const ids = mapDefined(reps(seg, 1), (f) => identifierFromCx(f));
   const acct = identifierFromCx(seg.field(3), 'AN');
   if (ids.length === 0 && acct === undefined) return;
   const first = ids[0] ?? acct!;
   const key = `id|${String(first.system ?? '')}|${String(first.value)}`;
   if (key === ctx.patientKey) return;
-  const names = reps(seg, 7).map((f) => humanName(f)).filter((x) => x !== undefined);
+  const names = mapDefined(reps(seg, 7), (f) => humanName(f));
   const oldRef = ctx.c.add(key, {
     resourceType: 'Patient', id: '', identifier: ids.length > 0 ? ids : [acct], active: false, name: names,
     link: [{ other: { reference: ctx.patientRef }, type: 'replaced-by' }],
@@ -633,7 +633,7 @@ function visit(ctx: Context, seg: Hl7Segment): void {
   if (readmit !== undefined) hospitalization.reAdmission = readmit;
   const diet = codeableConcept(seg.field(38), V2_0114);
   if (diet !== undefined) hospitalization.dietPreference = [diet];
-  const special = reps(seg, 15).map((f) => codeableConcept(f, V2_0009)).filter((x) => x !== undefined);
+  const special = mapDefined(reps(seg, 15), (f) => codeableConcept(f, V2_0009));
   if (special.length > 0) hospitalization.specialArrangement = special;
   const disposition = codeableConcept(seg.field(36), V2_0112);
   if (disposition !== undefined) hospitalization.dischargeDisposition = disposition;
@@ -793,7 +793,7 @@ function allergy(ctx: Context, seg: Hl7Segment): void {
 
 function coverage(ctx: Context, seg: Hl7Segment): void {
   if (ctx.patientRef === undefined) return;
-  const companyIds = reps(seg, 3).map((f) => identifierFromCx(f)).filter((x) => x !== undefined);
+  const companyIds = mapDefined(reps(seg, 3), (f) => identifierFromCx(f));
   const companyName = clean(seg.get(4));
   let payor: string | undefined;
   if (companyIds.length > 0 || companyName !== undefined) {
@@ -801,21 +801,21 @@ function coverage(ctx: Context, seg: Hl7Segment): void {
     payor = ctx.c.add(key, {
       resourceType: 'Organization', id: '', active: true, identifier: companyIds, name: companyName,
       type: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/organization-type', code: 'ins', display: 'Insurance Company' }] }],
-      address: reps(seg, 5).map((f) => address(f)).filter((x) => x !== undefined),
-      telecom: reps(seg, 7).map((f) => contactPoint(f, 'work')).filter((x) => x !== undefined),
+      address: mapDefined(reps(seg, 5), (f) => address(f)),
+      telecom: mapDefined(reps(seg, 7), (f) => contactPoint(f, 'work')),
     }, true);
   }
   const relCode = (seg.get(17) ?? '').toUpperCase();
   const relationship = SUBSCRIBER_RELATIONSHIP[relCode];
   let subscriber: string | undefined = relCode === 'SEL' ? ctx.patientRef : undefined;
   if (relCode !== 'SEL') {
-    const names = reps(seg, 16).map((f) => humanName(f)).filter((x) => x !== undefined);
+    const names = mapDefined(reps(seg, 16), (f) => humanName(f));
     if (names.length > 0) {
       const r: FhirResource = {
         resourceType: 'RelatedPerson', id: '', active: true, patient: { reference: ctx.patientRef }, name: names,
         relationship: tableConceptList(relCode, '0063'),
         birthDate: parseTs(seg.get(18), ctx.tz)?.date,
-        address: reps(seg, 19).map((f) => address(f)).filter((x) => x !== undefined),
+        address: mapDefined(reps(seg, 19), (f) => address(f)),
       };
       const g = GENDER[(seg.get(43) ?? '').toUpperCase()];
       if (g !== undefined) r.gender = g;
@@ -896,7 +896,7 @@ function role(ctx: Context, seg: Hl7Segment): void {
       specialty: specialty !== undefined ? [specialty] : undefined,
       organization: org !== undefined ? { reference: org } : undefined,
       location: loc !== undefined ? [{ reference: loc }] : undefined,
-      telecom: reps(seg, 12).map((t) => contactPoint(t, 'work')).filter((x) => x !== undefined),
+      telecom: mapDefined(reps(seg, 12), (t) => contactPoint(t, 'work')),
     }, true);
     if (ctx.last === 'patient' && ctx.patientRef !== undefined && (code === 'PP' || code === 'PCP' || code === 'FHCP')) {
       const p = ctx.c.get(ctx.patientRef);
@@ -1213,7 +1213,7 @@ function disability(ctx: Context, seg: Hl7Segment): void {
 /** GT1 guarantor → RelatedPerson (a person) linked to the patient. */
 function guarantor(ctx: Context, seg: Hl7Segment): void {
   if (ctx.patientRef === undefined) return;
-  const names = reps(seg, 3).map((f) => humanName(f)).filter((x) => x !== undefined);
+  const names = mapDefined(reps(seg, 3), (f) => humanName(f));
   if (names.length === 0) return;
   const rel = cleanCode(seg.get(11));
   if (rel === 'SEL') {
@@ -1226,17 +1226,17 @@ function guarantor(ctx: Context, seg: Hl7Segment): void {
       p[member] = list;
     };
     merge('name', names);
-    merge('identifier', reps(seg, 2).map((f) => identifierFromCx(f)).filter((x) => x !== undefined));
+    merge('identifier', mapDefined(reps(seg, 2), (f) => identifierFromCx(f)));
     const ssn = clean(seg.get(12));
     if (ssn !== undefined) merge('identifier', [{ type: { coding: [{ system: V2_0203, code: 'SS' }] }, system: 'http://hl7.org/fhir/sid/us-ssn', value: ssn }]);
-    merge('address', reps(seg, 5).map((f) => address(f)).filter((x) => x !== undefined));
+    merge('address', mapDefined(reps(seg, 5), (f) => address(f)));
     return;
   }
   const r: FhirResource = {
     resourceType: 'RelatedPerson', id: '', active: true, patient: { reference: ctx.patientRef }, name: names,
-    identifier: reps(seg, 2).map((f) => identifierFromCx(f)).filter((x) => x !== undefined),
+    identifier: mapDefined(reps(seg, 2), (f) => identifierFromCx(f)),
     relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'GUAR', display: 'guarantor' }] }, ...(rel !== undefined ? [tableConcept(rel, '0063')] : [])],
-    address: reps(seg, 5).map((f) => address(f)).filter((x) => x !== undefined),
+    address: mapDefined(reps(seg, 5), (f) => address(f)),
     telecom: [...reps(seg, 6).map((f) => contactPoint(f, 'home')), ...reps(seg, 7).map((f) => contactPoint(f, 'work'))].filter((x) => x !== undefined),
     birthDate: parseTs(seg.get(8), ctx.tz)?.date,
     gender: GENDER[(seg.get(9) ?? '').toUpperCase()],
@@ -1254,7 +1254,7 @@ function allergyIam(ctx: Context, seg: Hl7Segment): void {
   const typeCode = (seg.get(2) ?? '').toUpperCase();
   const action = (seg.get(6) ?? '').toUpperCase();
   const severityCode = (seg.get(4) ?? '').toUpperCase();
-  const manifestations = reps(seg, 5).map((f) => codeableConcept(f) ?? (f.text() !== undefined ? { text: f.text() } : undefined)).filter((x) => x !== undefined);
+  const manifestations = mapDefined(reps(seg, 5), (f) => codeableConcept(f) ?? (f.text() !== undefined ? { text: f.text() } : undefined));
   const clinical = seg.get(17) === 'I' || action === 'D' ? 'inactive' : 'active';
   const verification = (seg.get(17) ?? '').toUpperCase();
   const r: FhirResource = {
@@ -1273,7 +1273,7 @@ function allergyIam(ctx: Context, seg: Hl7Segment): void {
   };
   const id = clean(seg.get(7, 1));
   if (id !== undefined) r.identifier = [{ value: id }];
-  const reporter = reps(seg, 14).map((f) => humanName(f)).filter((x) => x !== undefined);
+  const reporter = mapDefined(reps(seg, 14), (f) => humanName(f));
   if (reporter.length > 0) {
     const rel = codeableConcept(seg.field(15), V2_0063);
     r.asserter = { reference: ctx.c.add(`${ctx.patientKey}|reporter|${seg.raw(14)}`, {
@@ -1305,6 +1305,19 @@ function deathAndAutopsy(ctx: Context, seg: Hl7Segment): void {
 }
 
 // ---------------------------------------------------------------- small compact builders
+
+/**
+ * `fields.map(fn).filter(defined)` as one loop: no intermediate array, and no Array builtins inlined at sites where
+ * the arrays' element kinds differ (empty vs. not), which deoptimized the callers again and again.
+ */
+function mapDefined<T>(fields: Hl7Field[], fn: (f: Hl7Field) => T | undefined): T[] {
+  const out: T[] = [];
+  for (let i = 0; i < fields.length; i++) {
+    const v = fn(fields[i]!);
+    if (v !== undefined) out.push(v);
+  }
+  return out;
+}
 
 // Repeating-field mappings as loops over the repetitions (no map/filter/spread arrays per field).
 function pushNames(out: Json[], fields: Hl7Field[], defaultUse: string | undefined): void {
