@@ -772,7 +772,7 @@ function allergy(ctx: Context, seg: Hl7Segment): void {
   const typeCode = (seg.get(2, 1) ?? '').toUpperCase();
   const category = ALLERGY_CATEGORY[typeCode];
   const severityCode = (seg.get(4, 1) ?? '').toUpperCase();
-  const manifestations = reps(seg, 5).map((f) => f.text()).filter((x): x is string => x !== undefined && x.trim() !== '').map((t) => ({ text: t.trim() }));
+  const manifestations = mapDefined(reps(seg, 5), manifestationText);
   const reaction: Json = {};
   if (manifestations.length > 0) reaction.manifestation = manifestations;
   if (ALLERGY_SEVERITY[severityCode] !== undefined && manifestations.length > 0) reaction.severity = ALLERGY_SEVERITY[severityCode];
@@ -1029,7 +1029,7 @@ function observationValue(ctx: Context, seg: Hl7Segment, r: FhirResource): void 
     default:
       break;
   }
-  const text = values.map((f) => f.text()).filter((x): x is string => x !== undefined).join('\n');
+  const text = mapDefined(values, fieldText).join('\n');
   if (text.trim() !== '') r.valueString = text;
 }
 
@@ -1106,15 +1106,7 @@ function observation(ctx: Context, seg: Hl7Segment): void {
   const unit = unitOf(seg.field(6));
   const range = referenceRange(seg.field(7)?.text(), unit);
   if (range !== undefined) r.referenceRange = [range];
-  const interp = reps(seg, 8).map((f) => {
-    const c = cleanCode(f.get(1));
-    if (c === undefined) return undefined;
-    const known = INTERPRETATION_CODES.has(c);
-    const coding: Json = { system: known ? INTERPRETATION : V2_0078, code: c };
-    const d = clean(f.get(2));
-    if (d !== undefined && d !== c) coding.display = d;
-    return { coding: [coding] };
-  }).filter((x) => x !== undefined);
+  const interp = mapDefined(reps(seg, 8), interpretation);
   if (interp.length > 0) r.interpretation = interp;
   const effective = dateTime(ctx, seg.get(14)) ?? (report?.effectiveDateTime as string | undefined);
   if (effective !== undefined) r.effectiveDateTime = effective;
@@ -1143,6 +1135,17 @@ function observation(ctx: Context, seg: Hl7Segment): void {
   ctx.last = 'observation';
 }
 
+/** OBX-8 abnormal flag → interpretation (v3 ObservationInterpretation when the code is one of it, else table 0078). */
+function interpretation(f: Hl7Field): Json | undefined {
+  const c = cleanCode(f.get(1));
+  if (c === undefined) return undefined;
+  const known = INTERPRETATION_CODES.has(c);
+  const coding: Json = { system: known ? INTERPRETATION : V2_0078, code: c };
+  const d = clean(f.get(2));
+  if (d !== undefined && d !== c) coding.display = d;
+  return { coding: [coding] };
+}
+
 function mapReportToObs(s: string | undefined): string {
   switch (s) {
     case 'final': case 'preliminary': case 'registered': case 'cancelled': case 'entered-in-error': case 'corrected': case 'amended':
@@ -1159,7 +1162,7 @@ function looksVital(code: Json): boolean {
 }
 
 function note(ctx: Context, seg: Hl7Segment): void {
-  const text = reps(seg, 3).map((f) => f.text()).filter((x): x is string => x !== undefined).join('\n').trim();
+  const text = mapDefined(reps(seg, 3), fieldText).join('\n').trim();
   if (text === '') return;
   if (ctx.last === 'observation' && ctx.observationRef !== undefined) {
     const o = ctx.c.get(ctx.observationRef);
@@ -1237,7 +1240,7 @@ function guarantor(ctx: Context, seg: Hl7Segment): void {
     identifier: mapDefined(reps(seg, 2), (f) => identifierFromCx(f)),
     relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'GUAR', display: 'guarantor' }] }, ...(rel !== undefined ? [tableConcept(rel, '0063')] : [])],
     address: mapDefined(reps(seg, 5), (f) => address(f)),
-    telecom: [...reps(seg, 6).map((f) => contactPoint(f, 'home')), ...reps(seg, 7).map((f) => contactPoint(f, 'work'))].filter((x) => x !== undefined),
+    telecom: guarantorTelecom(seg),
     birthDate: parseTs(seg.get(8), ctx.tz)?.date,
     gender: GENDER[(seg.get(9) ?? '').toUpperCase()],
   };
@@ -1310,6 +1313,23 @@ function deathAndAutopsy(ctx: Context, seg: Hl7Segment): void {
  * `fields.map(fn).filter(defined)` as one loop: no intermediate array, and no Array builtins inlined at sites where
  * the arrays' element kinds differ (empty vs. not), which deoptimized the callers again and again.
  */
+function fieldText(f: Hl7Field): string | undefined {
+  return f.text();
+}
+
+function manifestationText(f: Hl7Field): Json | undefined {
+  const t = f.text()?.trim();
+  return t ? { text: t } : undefined;
+}
+
+/** GT1-6 home and GT1-7 work phones. */
+function guarantorTelecom(seg: Hl7Segment): Json[] {
+  const telecom: Json[] = [];
+  pushTelecoms(telecom, reps(seg, 6), 'home');
+  pushTelecoms(telecom, reps(seg, 7), 'work');
+  return telecom;
+}
+
 function mapDefined<T>(fields: Hl7Field[], fn: (f: Hl7Field) => T | undefined): T[] {
   const out: T[] = [];
   for (let i = 0; i < fields.length; i++) {
