@@ -12,18 +12,15 @@ function fmix(h: number): number {
   return h >>> 0;
 }
 
-const SEP = 0x1f;
+/** The separator hashed between parts (U+001F). */
+const SEP = '\u001f';
 
-// One MurmurHash3 input step over all four lanes (kept in module state: no allocation per id).
+// The four MurmurHash3 lanes, kept in module state (no allocation per id): hashOnto leaves its result here and
+// formatId reads it.
 let h1 = 0, h2 = 0, h3 = 0, h4 = 0;
-function step(ch: number): void {
-  let k = Math.imul(ch, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h1 ^= k; h1 = (h1 << 13) | (h1 >>> 19); h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0;
-  h2 ^= k; h2 = (h2 << 15) | (h2 >>> 17); h2 = (Math.imul(h2, 5) + 0x561ccd1b) | 0;
-  h3 ^= k; h3 = (h3 << 17) | (h3 >>> 15); h3 = (Math.imul(h3, 5) + 0x0bcaa747) | 0;
-  h4 ^= k; h4 = (h4 << 19) | (h4 >>> 13); h4 = (Math.imul(h4, 5) + 0x96cd1c35) | 0;
+
+function resetLanes(): void {
+  h1 = 0x9747b28c; h2 = 0x85ebca6b; h3 = 0xc2b2ae35; h4 = 0x27d4eb2f;
 }
 
 /**
@@ -34,12 +31,12 @@ function step(ch: number): void {
  * hashed in place (no joined string) and the UUID is formatted from the lanes directly.
  */
 export function deterministicId(...parts: string[]): string {
-  h1 = 0x9747b28c; h2 = 0x85ebca6b; h3 = 0xc2b2ae35; h4 = 0x27d4eb2f;
+  resetLanes();
   let n = 0;
   for (let p = 0; p < parts.length; p++) {
     const s = parts[p]!;
-    if (p > 0) step(SEP);
-    for (let i = 0; i < s.length; i++) step(s.charCodeAt(i));
+    if (p > 0) hashOnto(h1, h2, h3, h4, SEP);
+    hashOnto(h1, h2, h3, h4, s);
     n += s.length;
   }
   n += parts.length > 0 ? parts.length - 1 : 0;
@@ -47,7 +44,7 @@ export function deterministicId(...parts: string[]): string {
 }
 
 /**
- * The lanes after hashing `c` onto the given ones, left in h1…h4. step() is inlined over local lanes: the
+ * The lanes after hashing `c` onto the given ones, left in h1…h4. One MurmurHash3 step per character, over local lanes: the
  * module-level lanes are context slots, read and written per character otherwise.
  */
 function hashOnto(l1: number, l2: number, l3: number, l4: number, c: string): void {
@@ -74,12 +71,8 @@ export class IdHasher {
   private prefix(b: string): Int32Array {
     let st = this.prefixes.get(b);
     if (st === undefined) {
-      h1 = 0x9747b28c; h2 = 0x85ebca6b; h3 = 0xc2b2ae35; h4 = 0x27d4eb2f;
-      const a = this.a;
-      for (let i = 0; i < a.length; i++) step(a.charCodeAt(i));
-      step(SEP);
-      for (let i = 0; i < b.length; i++) step(b.charCodeAt(i));
-      step(SEP);
+      resetLanes();
+      hashParts(this.a, b);
       st = Int32Array.of(h1, h2, h3, h4);
       this.prefixes.set(b, st);
     }
@@ -124,13 +117,18 @@ export interface IdState {
 
 /** deterministicId(a, b, c) without the rest-parameter array. */
 export function deterministicId3(a: string, b: string, c: string): string {
-  h1 = 0x9747b28c; h2 = 0x85ebca6b; h3 = 0xc2b2ae35; h4 = 0x27d4eb2f;
-  for (let i = 0; i < a.length; i++) step(a.charCodeAt(i));
-  step(SEP);
-  for (let i = 0; i < b.length; i++) step(b.charCodeAt(i));
-  step(SEP);
-  for (let i = 0; i < c.length; i++) step(c.charCodeAt(i));
+  resetLanes();
+  hashParts(a, b);
+  hashOnto(h1, h2, h3, h4, c);
   return formatId(a.length + b.length + c.length + 2);
+}
+
+/** `a␟b␟` onto the lanes. */
+function hashParts(a: string, b: string): void {
+  hashOnto(h1, h2, h3, h4, a);
+  hashOnto(h1, h2, h3, h4, SEP);
+  hashOnto(h1, h2, h3, h4, b);
+  hashOnto(h1, h2, h3, h4, SEP);
 }
 
 // Lowercase hex digits as char codes, for formatId.

@@ -61,12 +61,7 @@ function hasLowerCase(s: string): boolean {
 }
 
 export function isDigits(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
+  return digitsBetween(s, 0, s.length);
 }
 
 export function isOid(s: string): boolean {
