@@ -134,7 +134,6 @@ export class ResourceCollector {
 
   /** add() with the id already computed (`id(resource.resourceType, key)`, e.g. incrementally). */
   addWithId(id: string, resource: FhirResource, trusted: Trust = false): string {
-    const ref = `${resource.resourceType}/${id}`;
     const at = this.find(id);
     if (at !== undefined) {
       const existing = this.order[at]!;
@@ -146,13 +145,14 @@ export class ResourceCollector {
         const cur = existing[k];
         if ((cur === undefined || (Array.isArray(cur) && cur.length === 0)) && !otherChoiceVariant(existing, k)) existing[k] = v;
       }
-      return ref;
+      return this.refs[at]!;
     }
     // Compaction (dropping undefined and empty members) happens once, in result().
     resource.id = id;
     const k = idKey(id);
     if (this.byId.has(k)) (this.byIdSpill ??= new Map()).set(id, this.order.length);
     else this.byId.set(k, this.order.length);
+    const ref = `${resource.resourceType}/${id}`;
     this.order.push(resource);
     this.refs.push(ref);
     this.trustedAt.push(trustLevel(trusted));
